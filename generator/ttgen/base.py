@@ -1,0 +1,79 @@
+"""Find and read the base config: a config torchtune ships, or a YAML file of the user's."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import load_catalog, torchtune_version
+from .errors import BaseConfigError, Problem
+from .experiment import Experiment, yaml_type_name
+from .load import YamlDocument, read_yaml_file
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """The base config as read: its text, data, where it came from and its recipe."""
+
+    source: str  # the shipped name, or the file as written in experiment.yaml
+    kind: str  # "shipped" or "file"
+    path: Path
+    doc: YamlDocument
+    recipe: str | None
+    supports_distributed: bool | None
+    torchtune_version: str | None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.doc.raw).hexdigest()
+
+
+def load_base_config(exp: Experiment) -> BaseConfig:
+    """Read the experiment's base config; a `BaseConfigError` points at the line naming it."""
+    fc_pos = exp.doc.pos(("framework_config",))
+    if exp.base_config is not None:
+        pos = exp.doc.pos(("framework_config", "base_config"))
+        try:
+            cfg = load_catalog().get(exp.base_config, pos=pos, path="framework_config.base_config")
+        except BaseConfigError as err:
+            raise BaseConfigError([p if p.pos else Problem(p.message, pos=pos, path="framework_config.base_config",
+                                                            hint=p.hint) for p in err.problems]) from None
+        doc = read_yaml_file(cfg.path, display=str(cfg.path), error_cls=BaseConfigError, what="base config")
+        base = BaseConfig(source=exp.base_config, kind="shipped", path=cfg.path, doc=doc,
+                          recipe=exp.recipe or cfg.recipe, supports_distributed=cfg.supports_distributed,
+                          torchtune_version=torchtune_version())
+    else:
+        assert exp.base_config_file is not None
+        written = exp.doc.data["framework_config"]["base_config_file"]
+        pos = exp.doc.pos(("framework_config", "base_config_file"))
+        file = exp.base_config_file
+        if not file.exists():
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} not found (looked at {file})",
+                                           pos=pos, path="framework_config.base_config_file",
+                                           hint="the path is relative to the folder of experiment.yaml")])
+        if file.is_dir():
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is a folder", pos=pos,
+                                           path="framework_config.base_config_file",
+                                           hint="name the .yaml file inside it")])
+        doc = read_yaml_file(file, display=_display(file, exp), error_cls=BaseConfigError, what="base config")
+        base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
+                          supports_distributed=None, torchtune_version=torchtune_version())
+    if not isinstance(base.doc.data, dict) or not base.doc.data:
+        got = "an empty file" if base.doc.data is None else yaml_type_name(base.doc.data)
+        raise BaseConfigError([Problem(f"base config must be a mapping of config keys, got {got}",
+                                       pos=base.doc.pos(()) if base.doc.data is not None else fc_pos,
+                                       hint="point base_config_file at a torchtune config YAML")])
+    return base
+
+
+def _display(file: Path, exp: Experiment) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)

@@ -1,0 +1,143 @@
+"""The one error hierarchy of ttgen, and the `Problem` record every stage reports.
+
+Stages never print: they collect `Problem`s (errors and warnings) and raise a
+`UserError` carrying all errors of a stage at once, or return warnings with
+their result. Only the CLI turns them into text and exit codes.
+
+A problem a user caused always knows where it came from (file, line, column of
+the YAML node) and which dotted path it concerns, and carries a hint saying how
+to fix it. Internal bugs are ordinary exceptions and are not wrapped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class SourcePos:
+    """A place in a file: 1-based line and column, as editors count them."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning, with where it is and how to fix it."""
+
+    message: str
+    pos: SourcePos | None = None
+    path: str | None = None
+    hint: str | None = None
+    severity: Severity = "error"
+
+    def format(self) -> str:
+        """Render as ``file:line:col: path: message`` plus an indented hint line."""
+        parts = []
+        if self.pos is not None:
+            parts.append(str(self.pos))
+        if self.path:
+            parts.append(self.path)
+        if self.severity == "warning":
+            parts.append("warning")
+        parts.append(self.message)
+        text = ": ".join(parts)
+        if self.hint:
+            text += "\n    hint: " + self.hint
+        return text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "severity": self.severity,
+            "file": self.pos.file if self.pos else None,
+            "line": self.pos.line if self.pos else None,
+            "column": self.pos.col if self.pos else None,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        if self.pos is None:
+            return ("", 0, 0, self.path or "")
+        return (self.pos.file, self.pos.line, self.pos.col, self.path or "")
+
+
+class TtgenError(Exception):
+    """Root of every error ttgen raises on purpose."""
+
+
+@dataclass
+class UserError(TtgenError):
+    """Input the user can fix: carries every problem found, sorted by position."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.problems = sorted(self.problems, key=Problem.sort_key)
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "\n".join(p.format() for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+class ExperimentError(UserError):
+    """experiment.yaml (or a file it names) is malformed or inconsistent."""
+
+
+class BaseConfigError(UserError):
+    """The base config cannot be found or read."""
+
+
+class OutputError(UserError):
+    """The output folder cannot be written as asked."""
+
+
+class RunLookupError(UserError):
+    """A run id or output folder given to diff/check does not exist."""
+
+
+class ValidationFailed(UserError):
+    """Generated configs failed validation."""
+
+
+class ProblemCollector:
+    """Gathers problems across a stage so they can be reported together."""
+
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        (self.warnings if problem.severity == "warning" else self.errors).append(problem)
+
+    def error(self, message: str, *, pos: SourcePos | None = None, path: str | None = None,
+              hint: str | None = None) -> None:
+        self.errors.append(Problem(message, pos=pos, path=path, hint=hint))
+
+    def warn(self, message: str, *, pos: SourcePos | None = None, path: str | None = None,
+             hint: str | None = None) -> None:
+        self.warnings.append(Problem(message, pos=pos, path=path, hint=hint, severity="warning"))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self.add(p)
+
+    def raise_if_errors(self, cls: type[UserError] = ExperimentError) -> None:
+        """Raise *cls* with every error, and the warnings found so far, if any error was found."""
+        if self.errors:
+            raise cls(self.errors + self.warnings)

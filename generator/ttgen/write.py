@@ -1,0 +1,156 @@
+"""Stage 6, write: an output folder that appears complete or not at all.
+
+Files are written into a temporary sibling folder (``.<name>.ttgen-tmp-*``,
+hidden and ignored by ttgen) and the folder is renamed into place at the end.
+With ``force``, an existing target is moved aside only once the new folder is
+complete, then removed; until then it stays intact. Every file's sha256 is
+computed as it is written, for the manifest.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Iterable
+
+from .errors import OutputError, Problem, SourcePos
+
+TMP_MARK = ".ttgen-tmp-"
+OLD_MARK = ".ttgen-old-"
+
+
+def _os_problem(exc: OSError, where: Path, doing: str) -> OutputError:
+    hint = {
+        errno.EACCES: "check the folder's permissions, or choose another with --out",
+        errno.EROFS: "the file system is read-only: choose another folder with --out",
+        errno.ENOSPC: "the disk is full: free space or choose another folder with --out",
+        errno.EDQUOT: "the disk quota is exceeded: free space or choose another folder with --out",
+    }.get(exc.errno or 0)
+    return OutputError([Problem(f"cannot {doing}: {exc.strerror or exc}", pos=SourcePos(str(where)), hint=hint)])
+
+
+class _HashingWriter:
+    """A text file being streamed to disk, hashing the bytes it writes."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._hash = hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._hash.update(data)
+        self._handle.write(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class AtomicFolder:
+    """Collects files in a temporary folder and renames it to *target* on success."""
+
+    def __init__(self, target: Path, *, force: bool = False, unique: bool = False) -> None:
+        self.target = Path(target)
+        self.force = force
+        self.unique = unique  # a default timestamped name: pick name_2, name_3... instead of failing
+        self.tmp: Path | None = None
+        self.files: dict[str, str] = {}  # relative name -> sha256, in write order
+
+    def _check_target(self) -> None:
+        if self.target.exists() and not self.force and not self.unique:
+            raise OutputError([Problem("output folder already exists", pos=SourcePos(str(self.target)),
+                                       hint="pass --force to replace it, or choose another folder with --out")])
+        if self.target.exists() and not self.target.is_dir():
+            raise OutputError([Problem("output path exists and is not a folder", pos=SourcePos(str(self.target)),
+                                       hint="choose another folder with --out")])
+
+    def __enter__(self) -> "AtomicFolder":
+        self._check_target()
+        parent = self.target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = parent / f".{self.target.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise _os_problem(exc, parent, "create the output folder") from None
+        return self
+
+    def path(self, rel: str) -> Path:
+        assert self.tmp is not None
+        return self.tmp / rel
+
+    def mkdir(self, rel: str) -> Path:
+        p = self.path(rel)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_problem(exc, p, "create a folder") from None
+        return p
+
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        p = self.path(rel)
+        try:
+            with open(p, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise _os_problem(exc, p, f"write {rel}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        self.files[rel] = digest
+        return digest
+
+    def write_text(self, rel: str, text: str) -> str:
+        return self.write_bytes(rel, text.encode("utf-8"))
+
+    def stream_text(self, rel: str, chunks: Iterable[str]) -> str:
+        p = self.path(rel)
+        try:
+            with open(p, "wb") as fh:
+                writer = _HashingWriter(fh)
+                for chunk in chunks:
+                    writer.write(chunk)
+        except OSError as exc:
+            raise _os_problem(exc, p, f"write {rel}") from None
+        self.files[rel] = writer.hexdigest()
+        return self.files[rel]
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        try:
+            self._commit()
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+    def _commit(self) -> None:
+        assert self.tmp is not None
+        if self.unique:
+            base = self.target
+            n = 2
+            while self.target.exists():
+                self.target = base.with_name(f"{base.name}_{n}")
+                n += 1
+        old: Path | None = None
+        try:
+            if self.target.exists():
+                if not self.force:
+                    raise OutputError([Problem("output folder appeared while rendering",
+                                               pos=SourcePos(str(self.target)),
+                                               hint="pass --force to replace it, or choose another folder with --out")])
+                old = self.target.parent / f".{self.target.name}{OLD_MARK}{uuid.uuid4().hex[:8]}"
+                os.rename(self.target, old)
+            os.rename(self.tmp, self.target)
+        except OSError as exc:
+            if old is not None and not self.target.exists():
+                os.rename(old, self.target)  # put the previous folder back
+            raise _os_problem(exc, self.target, "move the output folder into place") from None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+

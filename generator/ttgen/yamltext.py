@@ -1,0 +1,119 @@
+"""Write values as YAML text that OmegaConf reads back as the same type and value.
+
+The rule is the reverse of `load`: a string that OmegaConf would read as a
+number, bool or null (``"1e-4"``, ``"on"``, ``"null"``) must be quoted; a float
+must keep a form OmegaConf reads as a float. We let PyYAML's emitter decide
+quoting, but with OmegaConf's resolvers installed so its "is this plain scalar
+ambiguous?" test uses OmegaConf's rules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+from .load import OMEGACONF_FLOAT
+
+_STR_TAG = "tag:yaml.org,2002:str"
+FLOW_LIST_WIDTH = 100  # longer scalar lists are written one item a line
+
+
+class OmegaConfSafeDumper(yaml.SafeDumper):
+    """SafeDumper whose ambiguity test knows OmegaConf's float syntax."""
+
+
+OmegaConfSafeDumper.add_implicit_resolver("tag:yaml.org,2002:float", OMEGACONF_FLOAT, list("-+0123456789."))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Multi-line or control characters: double quotes keep it on one line with escapes,
+    # which survives being indented under a key.
+    style = '"' if (not data.isprintable() or data != data.strip(" ")) and data else None
+    return dumper.represent_scalar(_STR_TAG, data, style=style)
+
+
+OmegaConfSafeDumper.add_representer(str, _represent_str)
+
+# Strings that are certainly plain-safe in block and flow context, to skip the emitter.
+_SIMPLE_STR = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./\-]*$")
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _str_is_simple(s: str) -> bool:
+    if not _SIMPLE_STR.match(s):
+        return False
+    return OmegaConfSafeDumper.resolve(OmegaConfSafeDumper, yaml.ScalarNode, s, (True, False)) == _STR_TAG  # type: ignore[arg-type]
+
+
+def float_text(x: float) -> str:
+    if math.isnan(x):
+        return ".nan"
+    if math.isinf(x):
+        return ".inf" if x > 0 else "-.inf"
+    text = repr(x).lower()
+    if "." not in text and "e" in text:
+        text = text.replace("e", ".0e", 1)
+    return text
+
+
+def _dump(value: Any, *, flow: bool) -> str:
+    return yaml.dump(value, Dumper=OmegaConfSafeDumper, default_flow_style=flow, width=float("inf"),
+                     allow_unicode=True, sort_keys=False)
+
+
+def scalar_text(value: Any) -> str:
+    """YAML text of one scalar, as written after ``key: `` in block context."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return float_text(value)
+    if isinstance(value, str):
+        if _str_is_simple(value):
+            return value
+        # Let the emitter choose quoting for a value in block context (after "k: ").
+        return _dump({"k": value}, flow=False)[3:].rstrip("\n")
+    raise TypeError(f"not a YAML scalar: {type(value).__name__}")
+
+
+def key_text(key: str) -> str:
+    return scalar_text(key)
+
+
+def is_scalar(value: Any) -> bool:
+    return isinstance(value, _SCALAR_TYPES)
+
+
+def value_text(value: Any, *, indent: int, source: str | None = None) -> tuple[str, str]:
+    """Text of a leaf value under a key at *indent* spaces.
+
+    Returns ``(inline, block)``: *inline* goes after ``key:`` on the same line
+    (empty when the value is written as a block), *block* is the following
+    lines, each ending in a newline. *source* is the value's own plain text in
+    the file it came from; it is kept when it is a scalar, so ``3e-4`` stays
+    ``3e-4`` instead of becoming ``0.0003``.
+    """
+    if is_scalar(value):
+        if source is not None:
+            return source, ""
+        return scalar_text(value), ""
+    if isinstance(value, dict) and not value:
+        return "{}", ""
+    if isinstance(value, list):
+        if not value:
+            return "[]", ""
+        if all(is_scalar(v) for v in value):
+            inline = _dump(value, flow=True).strip()
+            if len(inline) + indent <= FLOW_LIST_WIDTH:
+                return inline, ""
+    pad = " " * (indent + 2)
+    block = "".join(pad + line + "\n" for line in _dump(value, flow=False).splitlines())
+    return "", block
