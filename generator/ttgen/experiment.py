@@ -25,6 +25,12 @@ _TYPE_NAMES = {
 }
 
 
+def short_repr(value: Any, limit: int = 60) -> str:
+    """repr() cut to *limit* characters, for messages that quote a user's value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
 def yaml_type_name(value: Any) -> str:
     """How a YAML user would name the type of a loaded value."""
     if value is None:
@@ -99,7 +105,7 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
         if not path:
             return [Problem(f"experiment.yaml must be a mapping of sections, got {yaml_type_name(value)}",
                             pos=doc.pos(path), hint="start from examples/ or the README's experiment.yaml reference")]
-        return [Problem(f"expected {names}, got {yaml_type_name(value)} {value!r}", pos=doc.pos(path), path=where,
+        return [Problem(f"expected {names}, got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where,
                         hint=hint)]
     if kind == "const":
         return [Problem(f"must be {err.validator_value!r}, got {value!r}", pos=doc.pos(path), path=where, hint=hint)]
@@ -113,7 +119,7 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
     if kind == "minItems" and not value:
         return [Problem("empty list", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "anyOf":
-        return [Problem(f"got {yaml_type_name(value)} {value!r}", pos=doc.pos(path), path=where, hint=hint)]
+        return [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "pattern":
         return [Problem(f"{value!r} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "uniqueItems":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import Problem
-from .experiment import yaml_type_name
+from .experiment import short_repr, yaml_type_name
 from .load import display_path
 from .resolve import Override
 from .table import ConfigPath, dotted
@@ -103,7 +103,7 @@ class TreeMerger:
             elif not isinstance(node[key], dict):
                 raise MergeConflict(self._problem(
                     ov, f"cannot set {dotted(ov.path)}: {dotted(here)} is {yaml_type_name(node[key])} "
-                        f"{node[key]!r}, not a mapping",
+                        f"{short_repr(node[key])}, not a mapping",
                     hint=f"add {dotted(here)} to delete: and set it again as a mapping"))
             node = self._own(node, key)
         self._set(node, ov.path, ov.value, ov, label, ov.doc_path)
@@ -127,8 +127,8 @@ class TreeMerger:
             return
         if not compatible(old, value):
             raise MergeConflict(self._problem(
-                ov, f"type mismatch at {dotted(path)}: cannot set {yaml_type_name(value)} {value!r} "
-                    f"over {yaml_type_name(old)} {old!r} from the base",
+                ov, f"type mismatch at {dotted(path)}: cannot set {yaml_type_name(value)} {short_repr(value)} "
+                    f"over {yaml_type_name(old)} {short_repr(old)} from the base",
                 hint="use the base's type (int and float mix, null fits anything); to change the type on "
                      f"purpose, add {dotted(path)} to delete: and set it again",
                 doc_path=doc_path))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .errors import ProblemCollector, SourcePos
-from .experiment import Experiment, yaml_type_name
+from .experiment import Experiment, short_repr, yaml_type_name
 from .load import Key, display_path
 from .resources import load_data
 from .table import ConfigPath, PathTable, dotted, split_dotted
@@ -134,7 +134,7 @@ class Resolver:
         if anc and not self.table.is_mapping(anc):
             value = self.table.entries[anc]
             self.problems.error(
-                f"cannot add {dotted(path)!r}: {dotted(anc)} is {yaml_type_name(value)} {value!r}, not a mapping",
+                f"cannot add {dotted(path)!r}: {dotted(anc)} is {yaml_type_name(value)} {short_repr(value)}, not a mapping",
                 pos=pos, path=where,
                 hint=f"to replace {dotted(anc)} with a mapping, add it to delete: and set it again")
             return None
@@ -156,19 +156,19 @@ class Resolver:
 
     def _suggest(self, name: str) -> str:
         candidates = list(self.table.by_last) + list(self.aliases) + self.table.dotted_paths()
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        if not close:
-            return "Check the spelling against the base config (ttgen ls shows configs)."
-        shown = []
-        for c in close:
+        shown: dict[str, str] = {}  # resolved path -> how to show it, so each path is named once
+        for c in difflib.get_close_matches(name, candidates, n=6, cutoff=0.6):
             paths = self.table.by_last.get(c)
             if c in self.aliases:
-                shown.append(f"{c} ({self.aliases[c]})")
-            elif paths and len(paths) == 1 and dotted(paths[0]) != c:
-                shown.append(f"{c} ({dotted(paths[0])})")
+                target = self.aliases[c]
+            elif paths and len(paths) == 1:
+                target = dotted(paths[0])
             else:
-                shown.append(c)
-        return "did you mean " + " or ".join(shown) + "?"
+                target = c
+            shown.setdefault(target, c if c == target else f"{c} ({target})")
+        if not shown:
+            return "Check the spelling against the base config (ttgen ls shows configs)."
+        return "did you mean " + " or ".join(list(shown.values())[:3]) + "?"
 
 
 def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable,
