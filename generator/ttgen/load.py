@@ -30,6 +30,7 @@ MAX_NODES = 200_000
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _MERGE_TAG = _TAG + "merge"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # OmegaConf's float resolver (omegaconf/_utils.py, get_yaml_loader): YAML 1.1
 # needs a dot in a float, OmegaConf does not (``1e-5`` is a float there).
@@ -151,8 +152,9 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
     """Load one YAML document with OmegaConf typing, positions and safety checks."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    loader = OmegaConfSafeLoader(text)
+    loader: OmegaConfSafeLoader | None = None
     try:
+        loader = OmegaConfSafeLoader(text)  # checks for unprintable characters already
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         msg = " ".join(s for s in (exc.context, exc.problem) if s) or "invalid YAML"
@@ -168,7 +170,8 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
         raise error_cls([Problem(f"YAML is nested too deeply (more than {MAX_DEPTH} levels)",
                                  pos=SourcePos(file, 1, 1))]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     doc = YamlDocument(file=file, text=text, data=None)
     if node is None:
         return doc
@@ -243,6 +246,13 @@ class _Builder:
             except (yaml.YAMLError, ValueError) as exc:
                 self.problems.append(Problem(f"cannot read value: {exc}", pos=self._pos(node),
                                              path=display_path(path) or None))
+                return None
+            if isinstance(value, str) and _SURROGATE.search(value):
+                # PyYAML decodes JSON-style "\ud83d\ude00" pairs into lone surrogates that
+                # cannot be written as UTF-8 (and OmegaConf's C loader rejects them).
+                self.problems.append(Problem("string contains a UTF-16 surrogate escape (\\uD800-\\uDFFF)",
+                                             pos=self._pos(node), path=display_path(path) or None,
+                                             hint="write the character itself, or escape it as \\UXXXXXXXX"))
                 return None
             if (node.style is None and node.start_mark.line == node.end_mark.line
                     and "\n" not in node.value):
