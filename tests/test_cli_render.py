@@ -147,7 +147,7 @@ def test_repo_layout_ships_templates_and_schemas() -> None:
 def test_built_wheel_carries_templates_schemas_and_data(tmp_path: Path) -> None:
     import zipfile
 
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                            "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("ttgen-*.whl")
