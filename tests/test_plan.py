@@ -105,7 +105,7 @@ def test_type_rules(tmp_path: Path) -> None:
     assert not compatible([1], "a") and not compatible({"a": 1}, 3) and not compatible(3, {"a": 1})
     msg = errors(tmp_path, "controls:\n  batch_size: '8'\n  compile: 1\n  lora_attn_modules: q_proj\n  model: 3\n")
     assert msg.count("type mismatch") == 4  # all reported together
-    assert "cannot set string '8' over integer 4" in msg and "cannot set integer 1 over boolean False" in msg
+    assert "cannot set string '8' over integer 4" in msg and "cannot set integer 1 over boolean false" in msg
     assert "experiment.yaml:4:15: controls.batch_size" in msg
 
 

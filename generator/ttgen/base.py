@@ -36,7 +36,6 @@ class BaseConfig:
 
 def load_base_config(exp: Experiment) -> BaseConfig:
     """Read the experiment's base config; a `BaseConfigError` points at the line naming it."""
-    fc_pos = exp.doc.pos(("framework_config",))
     if exp.base_config is not None:
         pos = exp.doc.pos(("framework_config", "base_config"))
         try:
@@ -65,10 +64,13 @@ def load_base_config(exp: Experiment) -> BaseConfig:
         base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
                           supports_distributed=None, torchtune_version=torchtune_version())
     if not isinstance(base.doc.data, dict) or not base.doc.data:
-        got = "an empty file" if base.doc.data is None else yaml_type_name(base.doc.data)
-        raise BaseConfigError([Problem(f"base config must be a mapping of config keys, got {got}",
-                                       pos=base.doc.pos(()) if base.doc.data is not None else fc_pos,
-                                       hint="point base_config_file at a torchtune config YAML")])
+        key = "base_config" if base.kind == "shipped" else "base_config_file"
+        if base.doc.data is None or base.doc.data == {}:
+            raise BaseConfigError([Problem(f"base config {base.doc.file} is empty",
+                                           pos=exp.doc.pos(("framework_config", key)), path=f"framework_config.{key}",
+                                           hint="point it at a torchtune config YAML with keys such as model: and optimizer:")])
+        raise BaseConfigError([Problem(f"base config must be a mapping of config keys, got {yaml_type_name(base.doc.data)}",
+                                       pos=base.doc.pos(()), hint="point base_config_file at a torchtune config YAML")])
     return base
 
 

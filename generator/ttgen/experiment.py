@@ -26,8 +26,11 @@ _TYPE_NAMES = {
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
-    """repr() cut to *limit* characters, for messages that quote a user's value."""
-    text = repr(value)
+    """A value as YAML would show it (``true``, ``[a, b]``, ``'8'``), cut to *limit* characters."""
+    from .yamltext import flow_text
+
+    # Strings always quoted, so `string 'fast'` reads as a value, not as part of the sentence.
+    text = "'" + value.replace("'", "''") + "'" if isinstance(value, str) else flow_text(value)
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
@@ -97,11 +100,15 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
         missing = [r for r in err.validator_value if r not in value]
         props = err.schema.get("properties", {})
         return [Problem(f"missing required field {m!r}", pos=doc.pos(path), path=display_path(path + (m,)),
-                        hint=props.get(m, {}).get("x-hint") or f"add {m}: under {where or 'the top level'}")
+                        hint=f"add {m}: under {where or 'the top level'}"
+                             + (f" ({props[m]['x-hint']})" if "x-hint" in props.get(m, {}) else ""))
                 for m in missing]
     if kind == "type":
         expected = err.validator_value
         names = " or ".join(_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        if not path and value is None:
+            return [Problem("experiment file is empty", pos=doc.pos(path),
+                            hint="start from examples/ or the README's experiment.yaml reference")]
         if not path:
             return [Problem(f"experiment.yaml must be a mapping of sections, got {yaml_type_name(value)}",
                             pos=doc.pos(path), hint="start from examples/ or the README's experiment.yaml reference")]
@@ -130,7 +137,8 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
 def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
     """Load and schema-check experiment.yaml; raises `ExperimentError` with every problem."""
     path = Path(path)
-    doc = read_yaml_file(path, display=display or str(path), what="experiment file")
+    doc = read_yaml_file(path, display=display or str(path), what="experiment file",
+                         not_found_hint="check the path (relative to the current folder)")
     problems = _schema_problems(doc, load_schema())
     if problems:
         raise ExperimentError(problems)

@@ -111,7 +111,9 @@ def display_path(path: Key) -> str:
 
 def read_yaml_file(path: Path, *, display: str | None = None,
                    error_cls: type[UserError] = ExperimentError,
-                   what: str = "YAML file") -> YamlDocument:
+                   what: str = "YAML file",
+                   not_found_hint: str = "check the path (paths in experiment.yaml are relative to its folder)"
+                   ) -> YamlDocument:
     """Read and load one YAML file; every failure is a `UserError` with a position."""
     name = display or str(path)
     try:
@@ -124,8 +126,7 @@ def read_yaml_file(path: Path, *, display: str | None = None,
                                      pos=SourcePos(name), hint="is this the right file?")])
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise error_cls([Problem(f"{what} not found", pos=SourcePos(name),
-                                 hint="check the path (paths in experiment.yaml are relative to its folder)")]) from None
+        raise error_cls([Problem(f"{what} not found", pos=SourcePos(name), hint=not_found_hint)]) from None
     except OSError as exc:
         raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}", pos=SourcePos(name))]) from None
     return load_yaml_bytes(raw, file=name, error_cls=error_cls)
@@ -157,10 +158,14 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
         loader = OmegaConfSafeLoader(text)  # checks for unprintable characters already
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        msg = " ".join(s for s in (exc.context, exc.problem) if s) or "invalid YAML"
-        hint = None
-        if "\\t" in msg or "'\\t'" in str(exc) or "\t" in msg:
-            hint = "YAML indentation must use spaces, not tabs"
+        msg = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark is not None and exc.problem_mark is not None \
+                and exc.context_mark.line != exc.problem_mark.line:
+            start = _mark_pos(file, exc.context_mark)
+            msg += f" ({exc.context} started at line {start.line}, column {start.col})"
+        elif exc.context:
+            msg += f" ({exc.context})"
+        hint = "YAML indentation must use spaces, not tabs" if "'\\t'" in msg else None
         raise error_cls([Problem(f"invalid YAML: {msg}", pos=_mark_pos(file, exc.problem_mark or exc.context_mark),
                                  hint=hint)]) from None
     except yaml.reader.ReaderError as exc:

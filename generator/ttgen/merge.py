@@ -63,8 +63,8 @@ class MergedConfig:
     component_changes: list[tuple[ConfigPath, Any, Any]] = field(default_factory=list)
 
     def copy(self) -> "MergedConfig":
-        return MergedConfig(self.tree, dict(self.origins), dict(self.sources), set(self.new),
-                            list(self.component_changes))
+        # component_changes are not copied: they describe one merge, not the tree's history.
+        return MergedConfig(self.tree, dict(self.origins), dict(self.sources), set(self.new))
 
 
 class TreeMerger:
@@ -155,7 +155,8 @@ class TreeMerger:
             self.result.sources.pop(path, None)
 
     def _problem(self, ov: Override, message: str, *, hint: str, doc_path: tuple[Any, ...] | None = None) -> Problem:
-        return Problem(message, pos=ov.pos, path=display_path(doc_path or ov.doc_path), hint=hint)
+        where = doc_path or ov.doc_path
+        return Problem(message, pos=ov.positions.get(where, ov.pos), path=display_path(where), hint=hint)
 
 
 def _fresh(value: Any) -> Any:

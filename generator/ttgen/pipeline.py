@@ -48,8 +48,8 @@ def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
     var_texts: list[list[tuple[str, str]]] = []
     for var in plan.variables:
         texts = []
-        for value in var.values:
-            inline, block = value_text(value, indent=4)
+        for i, value in enumerate(var.values):
+            inline, block = value_text(value, indent=4, source=var.source(i))
             tail = (" " + inline if inline else "") + "\n" + block
             texts.append(("    " + key_text(var.name) + ":" + tail, "    " + key_text(dotted(var.path)) + ":" + tail))
         var_texts.append(texts)

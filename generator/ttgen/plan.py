@@ -15,9 +15,10 @@ from .base import BaseConfig, load_base_config
 from .errors import ExperimentError, Problem, ProblemCollector
 from .experiment import Experiment, load_experiment
 from .merge import MergedConfig, MergeConflict, component_warnings, merge_collecting, merge_overrides
-from .resolve import Override, ResolvedExperiment, Variable, resolve_deletes, resolve_experiment
+from .load import display_path
+from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .sweep import RunPoint, Sweep, build_sweep, value_key
-from .table import ConfigPath, PathTable, dotted
+from .table import ConfigPath, PathTable, dotted, get_path
 
 OUTPUT_DIR: ConfigPath = ("output_dir",)
 
@@ -82,6 +83,19 @@ class Plan:
         return merge_overrides(self.controlled, run.overrides)
 
 
+def _paths_set(ov: Override) -> set[ConfigPath]:
+    """Config paths an override writes (its path, and every key below a mapping value)."""
+    out = {ov.path}
+    stack = [(ov.path, ov.value)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                out.add(path + (k,))
+                stack.append((path + (k,), v))
+    return out
+
+
 def _shared_output_dirs(controlled: MergedConfig, variables: tuple[Variable, ...], sweep: Sweep) -> frozenset[Any]:
     """output_dir values two or more runs would share (SPEC §5): those runs get <dir>/<run_id>."""
     var_out = next((i for i, v in enumerate(variables) if v.path == OUTPUT_DIR), None)
@@ -113,11 +127,12 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None)
     problems.extend(conflicts)
     control_paths = {c.path: c for c in resolved.controls}
     for parent, old, new, kept in component_warnings(controlled):
+        setter = next(c for c in resolved.controls if parent + ("_component_",) in _paths_set(c))
+        where = setter.doc_path + (parent + ("_component_",))[len(setter.path):]
         problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new}; these keys are kept from the "
                       f"base and may not fit the new component: {', '.join(kept)}",
-                      pos=control_paths.get(parent + ("_component_",), resolved.controls[0]).pos
-                      if resolved.controls else None, path=dotted(parent),
-                      hint=f"delete {dotted(parent)} and set it again to start from an empty mapping")
+                      pos=exp.doc.pos(where), path=display_path(where),
+                      hint=f"set them too, or delete {dotted(parent)} and set it again to start from an empty mapping")
 
     seen_warnings: set[tuple[ConfigPath, str]] = set()
     for var in resolved.variables:
@@ -126,6 +141,15 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None)
             merged, conflicts = merge_collecting(controlled, [ov])
             problems.extend(conflicts)
             touched = [p for p, label in merged.origins.items() if controlled.origins.get(p) != label]
+            added = merged.new - controlled.new
+            for path in sorted(p for p in added if p[:-1] not in added):
+                parent = get_path(controlled.tree, path[:-1]) if path[:-1] else controlled.tree
+                close = near_miss(path[-1], list(parent)) if isinstance(parent, dict) else None
+                if close:
+                    where = ov.doc_path + path[len(var.path):]
+                    problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(path[:-1] + (close,))!r}?",
+                                  pos=exp.doc.key_pos(where), path=display_path(where),
+                                  hint="fix the key if it is a typo; new keys are added as written")
             for path in touched:
                 if path in control_paths and path != var.path:
                     problems.error(f"variable {var.name!r} sets {dotted(path)}, which control "

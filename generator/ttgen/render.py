@@ -23,7 +23,7 @@ from .plan import Plan, RunConfig
 from .resources import templates_dir
 from .sweep import value_key
 from .table import ConfigPath, dotted, get_path
-from .yamltext import _dump, is_scalar, key_text, scalar_text, value_text
+from .yamltext import flow_text, key_text, value_text
 
 CONFIG_TEMPLATE = "config.yaml.j2"
 MAPPING_TEMPLATE = "run_mapping.yaml.j2"
@@ -31,11 +31,7 @@ MANIFEST_TEMPLATE = "manifest.yaml.j2"
 INDENT = 2
 
 
-def inline_text(value: Any) -> str:
-    """One-line YAML text of any value (flow style), for headers and tables."""
-    if is_scalar(value):
-        return scalar_text(value)
-    return _dump(value, flow=True).strip()
+inline_text = flow_text  # the name templates and commands know it by
 
 
 def comment_text(text: Any) -> str:
@@ -133,6 +129,7 @@ class ConfigRenderer:
             "run_count": len(plan),
         }
         self._var_paths = {v.name: dotted(v.path) for v in plan.variables}
+        self._var_texts = [[v.text(i) for i in range(len(v.values))] for v in plan.variables]
 
     def _simple(self, run: RunConfig) -> bool:
         return all(ov.path in self._leaf_index and not isinstance(ov.value, dict) for ov in run.overrides)
@@ -174,6 +171,8 @@ class ConfigRenderer:
             run_index=run.index,
             variables=run.variables,
             variable_paths=self._var_paths,
+            variable_texts={v.name: self._var_texts[i][c]
+                            for i, (v, c) in enumerate(zip(self.plan.variables, run.point.choices))},
             output_dir=run.output_dir,
             output_dir_auto=run.output_dir_auto,
             body=body,

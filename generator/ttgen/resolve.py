@@ -17,6 +17,7 @@ from .experiment import Experiment, short_repr, yaml_type_name
 from .load import Key, display_path
 from .resources import load_data
 from .table import ConfigPath, PathTable, dotted, split_dotted
+from .yamltext import flow_text
 
 Origin = Literal["control", "variable", "auto"]
 
@@ -42,6 +43,12 @@ class Override:
     # Plain source text of scalars by experiment path (the document's table), so a value
     # written as 3e-4 is written back as 3e-4.
     sources: Mapping[Key, str] = field(default_factory=dict, compare=False, repr=False)
+    # Positions of everything written in experiment.yaml, for problems inside a mapping value.
+    positions: Mapping[Key, SourcePos] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def source(self) -> str | None:
+        return self.sources.get(self.doc_path)
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,20 @@ class Variable:
     doc_path: Key
     value_positions: tuple[SourcePos, ...]
     sources: Mapping[Key, str] = field(default_factory=dict, compare=False, repr=False)
+    positions: Mapping[Key, SourcePos] = field(default_factory=dict, compare=False, repr=False)
 
     def override(self, index: int) -> Override:
         return Override(key=self.name, path=self.path, value=self.values[index], origin="variable",
-                        pos=self.value_positions[index], doc_path=self.doc_path + (index,), sources=self.sources)
+                        pos=self.value_positions[index], doc_path=self.doc_path + (index,), sources=self.sources,
+                        positions=self.positions)
+
+    def source(self, index: int) -> str | None:
+        """The value's plain text as written (``3e-4``), when it is a plain scalar."""
+        return self.sources.get(self.doc_path + (index,))
+
+    def text(self, index: int) -> str:
+        """One-line YAML text of a value, as written when it was a plain scalar."""
+        return self.source(index) or flow_text(self.values[index])
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,12 @@ class ResolvedExperiment:
     deletes: tuple[ConfigPath, ...]
     controls: tuple[Override, ...]
     variables: tuple[Variable, ...]
+
+
+def near_miss(name: str, existing: list[str]) -> str | None:
+    """An existing key that *name* is probably a typo of (for "did you mean" warnings)."""
+    close = difflib.get_close_matches(name, existing, n=1, cutoff=0.8)
+    return close[0] if close and close[0] != name else None
 
 
 def aliases() -> dict[str, str]:
@@ -146,10 +169,9 @@ class Resolver:
             return None
         if not forced:
             siblings = [p[-1] for p in self.table.entries if p[:-1] == anc]
-            missing = path[len(anc)]
-            close = difflib.get_close_matches(missing, siblings, n=1, cutoff=0.8)
-            if close and close[0] != missing:
-                self.problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(anc + (close[0],))!r}?",
+            close = near_miss(path[len(anc)], siblings)
+            if close:
+                self.problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(anc + (close,))!r}?",
                                    pos=pos, path=where,
                                    hint=f"if the new key is intended, write +{written} to silence this")
         return Resolved(path, "new")
@@ -199,7 +221,7 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
         pos = exp.doc.key_pos(doc_path)
         var = Variable(name=name, path=res.path, values=tuple(values), pos=pos, doc_path=doc_path,
                        value_positions=tuple(exp.doc.pos(doc_path + (i,)) for i in range(len(values))),
-                       sources=exp.doc.plain_text)
+                       sources=exp.doc.plain_text, positions=exp.doc.positions)
         if claim(res.path, var, pos, display_path(doc_path)):
             variables.append(var)
 
@@ -210,7 +232,7 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
             continue
         pos = exp.doc.key_pos(doc_path)
         ov = Override(key=name, path=res.path, value=value, origin="control", pos=exp.doc.pos(doc_path),
-                      doc_path=doc_path, sources=exp.doc.plain_text)
+                      doc_path=doc_path, sources=exp.doc.plain_text, positions=exp.doc.positions)
         if claim(res.path, ov, pos, display_path(doc_path)):
             controls.append(ov)
     return ResolvedExperiment(deletes=deletes, controls=tuple(controls), variables=tuple(variables))

@@ -61,12 +61,12 @@ class AtomicFolder:
         self.files: dict[str, str] = {}  # relative name -> sha256, in write order
 
     def _check_target(self) -> None:
-        if self.target.exists() and not self.force and not self.unique:
-            raise OutputError([Problem("output folder already exists", pos=SourcePos(str(self.target)),
-                                       hint="pass --force to replace it, or choose another folder with --out")])
         if self.target.exists() and not self.target.is_dir():
             raise OutputError([Problem("output path exists and is not a folder", pos=SourcePos(str(self.target)),
                                        hint="choose another folder with --out")])
+        if self.target.exists() and not self.force and not self.unique:
+            raise OutputError([Problem("output folder already exists", pos=SourcePos(str(self.target)),
+                                       hint="pass --force to replace it, or choose another folder with --out")])
 
     def __enter__(self) -> "AtomicFolder":
         self._check_target()

@@ -84,6 +84,13 @@ def scalar_text(value: Any) -> str:
     raise TypeError(f"not a YAML scalar: {type(value).__name__}")
 
 
+def flow_text(value: Any) -> str:
+    """One-line YAML text of any value (flow style), for headers, tables and messages."""
+    if is_scalar(value):
+        return scalar_text(value)
+    return _dump(value, flow=True).strip()
+
+
 def key_text(key: str) -> str:
     return scalar_text(key)
 
