@@ -66,8 +66,14 @@ def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
 
 
 def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool = False,
-                 env: jinja2.Environment | None = None, now: _dt.datetime | None = None) -> tuple[Path, dict[str, str]]:
-    """Render every run into *target*, atomically; returns the final folder and file hashes."""
+                 env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
+                 final_dir: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """Render every run into *target*, atomically; returns the final folder and file hashes.
+
+    *final_dir* is where the folder will be used from, when that is not *target*
+    (``ttgen check`` renders into a temporary place as if into the user's folder):
+    absolute paths written into files (SLURM scripts) point there.
+    """
     env = env or make_environment()
     now = now or _dt.datetime.now(_dt.timezone.utc)
     renderer = ConfigRenderer(plan, env=env)
@@ -90,6 +96,10 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             raise OutputError([Problem(f"config template failed: {exc}", pos=SourcePos("config.yaml.j2"))]) from None
         folder.stream_text("configs/run_mapping.yaml", mapping.generate(
             experiment_name=exp.name, run_count=len(plan), runs=_mapping_rows(plan)))
+        if exp.slurm is not None:
+            from .slurm import write_slurm_scripts
+
+            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
         files = dict(sorted(folder.files.items()))
         folder.write_text("manifest.yaml", manifest.render(
             ttgen_version=__version__,

@@ -61,6 +61,13 @@ class AtomicFolder:
         self.files: dict[str, str] = {}  # relative name -> sha256, in write order
 
     def _check_target(self) -> None:
+        if self.unique:
+            # Pick the final name now: files written inside may need their absolute path.
+            base, n = self.target, 2
+            while self.target.exists():
+                self.target = base.with_name(f"{base.name}_{n}")
+                n += 1
+            return
         if self.target.exists() and not self.target.is_dir():
             raise OutputError([Problem("output path exists and is not a folder", pos=SourcePos(str(self.target)),
                                        hint="choose another folder with --out")])
@@ -131,16 +138,10 @@ class AtomicFolder:
 
     def _commit(self) -> None:
         assert self.tmp is not None
-        if self.unique:
-            base = self.target
-            n = 2
-            while self.target.exists():
-                self.target = base.with_name(f"{base.name}_{n}")
-                n += 1
         old: Path | None = None
         try:
             if self.target.exists():
-                if not self.force:
+                if not self.force or self.unique:
                     raise OutputError([Problem("output folder appeared while rendering",
                                                pos=SourcePos(str(self.target)),
                                                hint="pass --force to replace it, or choose another folder with --out")])
