@@ -86,7 +86,7 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
     result = run_cli("render", LORA, "--out", tmp_path / "o", "--json")
     doc = json.loads(result.out)
     assert doc["run_count"] == 4 and doc["recipe"] == "lora_finetune_single_device"
-    assert doc["runs"][1] == {"run_id": "run_001", "config": "configs/run_001.yaml", "variables": {"lora_rank": 16},
+    assert doc["runs"][1] == {"run_id": "run_001", "config": "configs/run_001.yaml", "variables": {"lora_rank": 16}, "derived": {},
                               "output_dir": "/tmp/torchtune/llama3_2_1B/lora_single_device/run_001",
                               "output_dir_auto": True}
 

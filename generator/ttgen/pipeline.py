@@ -44,22 +44,33 @@ def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
 
 
 def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
-    """Per-run rows for the run_mapping template; each variable value's text is built once."""
-    var_texts: list[list[tuple[str, str]]] = []
-    for var in plan.variables:
-        texts = []
-        for i, value in enumerate(var.values):
-            inline, block = value_text(value, indent=4, source=var.source(i))
-            tail = (" " + inline if inline else "") + "\n" + block
-            texts.append(("    " + key_text(var.name) + ":" + tail, "    " + key_text(dotted(var.path)) + ":" + tail))
-        var_texts.append(texts)
+    """Per-run rows for the run_mapping template; text of values shared by runs is built once."""
+    cache: dict[Any, str] = {}
+    static_ids = plan.static_overrides()
+
+    def entry(name: str, value: Any, source: str | None, key: Any) -> str:
+        hit = cache.get(key) if key is not None else None
+        if hit is None:
+            inline, block = value_text(value, indent=4, source=source)
+            hit = "    " + key_text(name) + ":" + (" " + inline if inline else "") + "\n" + block
+            if key is not None:
+                cache[key] = hit
+        return hit
+
     for run in plan.runs():
-        picks = [var_texts[i][c] for i, c in enumerate(run.point.choices)]
+        variables = "".join(entry(v.name, run.variables[v.name], v.source(c), ("v", vi, c))
+                            for vi, (v, c) in enumerate(zip(plan.variables, run.point.choices)))
+        overrides = "".join(
+            entry(dotted(ov.path), ov.value, ov.source if id(ov) in static_ids else None,
+                  ("o", id(ov)) if id(ov) in static_ids else None)
+            for ov in run.overrides if ov.origin != "auto")
+        derived = "".join(entry(name, value, None, None) for name, value in run.derived.items())
         yield {
             "run_id": run.run_id,
             "variables": run.variables,
-            "variables_text": "".join(p[0] for p in picks),
-            "overrides_text": "".join(p[1] for p in picks),
+            "variables_text": variables,
+            "overrides_text": overrides,
+            "derived_text": derived,
             "output_dir": run.output_dir,
             "output_dir_auto": run.output_dir_auto,
         }

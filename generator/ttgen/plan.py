@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .base import BaseConfig, load_base_config
+from .derive import Derivation, DeriveError, compile_value, is_template, make_sandbox
 from .errors import ExperimentError, Problem, ProblemCollector
 from .experiment import Experiment, load_experiment
-from .merge import MergedConfig, MergeConflict, component_warnings, merge_collecting, merge_overrides
+from .merge import MergedConfig, MergeConflict, compatible, component_warnings, merge_collecting, merge_overrides
 from .load import display_path
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .sweep import RunPoint, Sweep, build_sweep, value_key
-from .table import ConfigPath, PathTable, dotted, get_path
+from .table import ConfigPath, PathTable, dotted, get_path, has_path
 
 OUTPUT_DIR: ConfigPath = ("output_dir",)
 
@@ -28,10 +29,11 @@ class RunConfig:
     """One run before rendering: its id, variable values and the overrides to apply."""
 
     point: RunPoint
-    variables: dict[str, Any]
+    variables: dict[str, Any]  # as written (a templated value stays its template text)
     overrides: tuple[Override, ...]
     output_dir: Any
     output_dir_auto: bool
+    derived: dict[str, Any] = field(default_factory=dict)  # written key -> evaluated value
 
     @property
     def run_id(self) -> str:
@@ -53,30 +55,80 @@ class Plan:
     sweep: Sweep
     warnings: list[Problem] = field(default_factory=list)
     _shared_output_dirs: frozenset[Any] = frozenset()
+    # Controls whose values are {{ ... }} templates: evaluated per run, in written order.
+    derived_controls: tuple[tuple[Override, Derivation], ...] = ()
+    # Per variable, per value: the compiled template when the value is one, else None.
+    _variable_templates: tuple[tuple[Derivation | None, ...], ...] = ()
+    _static: tuple[tuple[Override, ...], ...] = ()  # per variable, per value: its Override, built once
 
     @property
     def variables(self) -> tuple[Variable, ...]:
         return self.resolved.variables
 
+    @property
+    def derived_names(self) -> list[str]:
+        """Names of derived values (templated controls, then templated variables) in written order."""
+        names = [ov.key for ov, _ in self.derived_controls]
+        names += [v.name for v, t in zip(self.variables, self._variable_templates) if any(t)]
+        return names
+
     def __len__(self) -> int:
         return len(self.sweep)
 
+    def _scope(self, point: RunPoint, values: dict[str, Any]) -> dict[str, Any]:
+        scope = {"run_id": point.run_id, "run_index": point.index, "experiment": self.experiment.metadata,
+                 "variables": values}
+        for name, value in values.items():
+            scope.setdefault(name, value)
+        return scope
+
+    def static_overrides(self) -> frozenset[int]:
+        """ids of the Override objects shared by every run that uses them (safe cache keys)."""
+        return frozenset(id(ov) for row in self._static for ov in row)
+
+    def _iter(self, shared: frozenset[Any] | None) -> Iterator[RunConfig]:
+        """Runs with derived values evaluated; *shared* output_dirs get <dir>/<run_id> (None: never)."""
+        variables = self.variables
+        static = self._static
+        templates = self._variable_templates
+        dynamic = bool(self.derived_controls) or any(any(t) for t in templates)
+        base_dir = self.controlled.tree.get("output_dir")
+        for point in self.sweep:
+            values = {v.name: v.values[c] for v, c in zip(variables, point.choices)}
+            overrides = []
+            derived: dict[str, Any] = {}
+            scope = self._scope(point, values) if dynamic else None
+            for vi, c in enumerate(point.choices):
+                ov = static[vi][c]
+                tpl = templates[vi][c]
+                if tpl is not None:
+                    assert scope is not None
+                    value = tpl.evaluate(scope)
+                    derived[ov.key] = value
+                    ov = Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
+                                  doc_path=ov.doc_path, positions=ov.positions)
+                overrides.append(ov)
+            for ctl, tpl in self.derived_controls:
+                assert scope is not None
+                value = tpl.evaluate(scope)
+                derived[ctl.key] = value
+                overrides.append(Override(key=ctl.key, path=ctl.path, value=value, origin="control", pos=ctl.pos,
+                                          doc_path=ctl.doc_path, positions=ctl.positions))
+            out = base_dir
+            for ov in overrides:
+                if ov.path == OUTPUT_DIR:
+                    out = ov.value
+            auto = shared is not None and isinstance(out, str) and value_key(out) in shared
+            if auto:
+                out = f"{out.rstrip('/')}/{point.run_id}"
+                overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",
+                                          pos=self.experiment.doc.pos(()), doc_path=()))
+            yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
+                            output_dir_auto=auto, derived=derived)
+
     def runs(self) -> Iterator[RunConfig]:
         """The runs in order; each is small: the configs themselves are built when rendered."""
-        variables = self.variables
-        base_dir = self.controlled.tree.get("output_dir")
-        var_out = next((v for v in variables if v.path == OUTPUT_DIR), None)
-        for point in self.sweep:
-            overrides = [v.override(c) for v, c in zip(variables, point.choices)]
-            out = var_out.values[point.choices[variables.index(var_out)]] if var_out else base_dir
-            auto = value_key(out) in self._shared_output_dirs
-            if auto:
-                new_dir = f"{out.rstrip('/')}/{point.run_id}"
-                overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=new_dir, origin="auto",
-                                          pos=self.experiment.doc.pos(()), doc_path=()))
-                out = new_dir
-            yield RunConfig(point=point, variables=point.values(variables), overrides=tuple(overrides),
-                            output_dir=out, output_dir_auto=auto)
+        return self._iter(self._shared_output_dirs)
 
     def merged(self, run: RunConfig) -> MergedConfig:
         """The run's full config tree (copies only the mappings its overrides touch)."""
@@ -96,24 +148,61 @@ def _paths_set(ov: Override) -> set[ConfigPath]:
     return out
 
 
-def _shared_output_dirs(controlled: MergedConfig, variables: tuple[Variable, ...], sweep: Sweep) -> frozenset[Any]:
-    """output_dir values two or more runs would share (SPEC §5): those runs get <dir>/<run_id>."""
-    var_out = next((i for i, v in enumerate(variables) if v.path == OUTPUT_DIR), None)
-    if var_out is None:
-        value = controlled.tree.get("output_dir")
-        return frozenset([value_key(value)]) if isinstance(value, str) and len(sweep) > 1 else frozenset()
+def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
+    """Evaluate every run's derived values once, before anything is written.
+
+    Reports evaluation errors and type mismatches (each once), and returns the
+    output_dir values two or more runs would share (SPEC §5: those runs get
+    <dir>/<run_id>), computed on final values, derived ones included.
+    """
+    if not plan.derived_controls and not any(any(t) for t in plan._variable_templates):
+        if not any(v.path == OUTPUT_DIR for v in plan.variables):
+            value = plan.controlled.tree.get("output_dir")
+            return frozenset([value_key(value)]) if isinstance(value, str) and len(plan) > 1 else frozenset()
     counts: dict[Any, int] = {}
-    for point in sweep:
-        value = variables[var_out].values[point.choices[var_out]]
-        if isinstance(value, str):
-            counts[value_key(value)] = counts.get(value_key(value), 0) + 1
+    seen: set[str] = set()
+    tree = plan.controlled.tree
+    runs = plan._iter(None)
+    while True:
+        try:
+            run = next(runs)
+        except StopIteration:
+            break
+        except DeriveError as err:
+            if err.problem.format() not in seen:
+                seen.add(err.problem.format())
+                problems.add(err.problem)
+            if len(seen) >= 20:
+                break
+            continue
+        for ov in run.overrides:
+            if ov.origin == "variable" and ov.key not in run.derived:
+                continue  # plain variable values were checked once, value by value
+            if isinstance(ov.value, dict) or not has_path(tree, ov.path):
+                _, conflicts = merge_collecting(plan.controlled, [ov])
+            elif not compatible(get_path(tree, ov.path), ov.value):
+                _, conflicts = merge_collecting(plan.controlled, [ov])
+            else:
+                conflicts = []
+            for p in conflicts:
+                p = Problem(f"{run.run_id}: {p.message}", pos=p.pos, path=p.path, hint=p.hint)
+                if p.message not in seen:
+                    seen.add(p.message)
+                    problems.add(p)
+        if isinstance(run.output_dir, str):
+            counts[value_key(run.output_dir)] = counts.get(value_key(run.output_dir), 0) + 1
     return frozenset(k for k, n in counts.items() if n > 1)
 
 
-def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None) -> Plan:
-    """Load and check an experiment; raises a `UserError` listing every problem found."""
+def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
+                    base_file: Path | None = None) -> Plan:
+    """Load and check an experiment; raises a `UserError` listing every problem found.
+
+    *base_file*: use this file as the base config instead of the one experiment.yaml
+    names (see `load_base_config`).
+    """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
-    base = load_base_config(exp)
+    base = load_base_config(exp, base_file=base_file)
     problems = ProblemCollector()
     original = PathTable.from_tree(base.data)
     deletes = resolve_deletes(exp, original, problems)
@@ -123,10 +212,37 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None)
     table = PathTable.from_tree(after_delete.tree)
     resolved = resolve_experiment(exp, table=table, original=original, deletes=deletes, problems=problems)
 
-    controlled, conflicts = merge_collecting(after_delete, resolved.controls)
+    env = make_sandbox()
+    derived_controls: list[tuple[Override, Derivation]] = []
+    static_controls: list[Override] = []
+    for ctl in resolved.controls:
+        if not is_template(ctl.value):
+            static_controls.append(ctl)
+            continue
+        try:
+            derived_controls.append((ctl, compile_value(env, ctl.value, pos=ctl.pos, where=display_path(ctl.doc_path))))
+        except DeriveError as err:
+            problems.add(err.problem)
+    variable_templates: list[tuple[Derivation | None, ...]] = []
+    for var in resolved.variables:
+        compiled: list[Derivation | None] = []
+        for i, value in enumerate(var.values):
+            try:
+                compiled.append(compile_value(env, value, pos=var.value_positions[i],
+                                              where=display_path(var.doc_path + (i,))) if is_template(value) else None)
+            except DeriveError as err:
+                problems.add(err.problem)
+                compiled.append(None)
+        variable_templates.append(tuple(compiled))
+
+    controlled, conflicts = merge_collecting(after_delete, static_controls)
     problems.extend(conflicts)
     control_paths = {c.path: c for c in resolved.controls}
+    variable_paths = {v.path for v in resolved.variables}
     for parent, old, new, kept in component_warnings(controlled):
+        kept = [k for k in kept if parent + (k,) not in variable_paths]  # a variable sets it in every run
+        if not kept:
+            continue
         setter = next(c for c in resolved.controls if parent + ("_component_",) in _paths_set(c))
         where = setter.doc_path + (parent + ("_component_",))[len(setter.path):]
         problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new}; these keys are kept from the "
@@ -135,8 +251,10 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None)
                       hint=f"set them too, or delete {dotted(parent)} and set it again to start from an empty mapping")
 
     seen_warnings: set[tuple[ConfigPath, str]] = set()
-    for var in resolved.variables:
+    for vi, var in enumerate(resolved.variables):
         for i in range(len(var.values)):
+            if variable_templates[vi][i] is not None:
+                continue  # checked per run, once evaluated
             ov = var.override(i)
             merged, conflicts = merge_collecting(controlled, [ov])
             problems.extend(conflicts)
@@ -167,9 +285,13 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None)
     sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems)
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
-    return Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
-                warnings=sorted(problems.warnings, key=Problem.sort_key),
-                _shared_output_dirs=_shared_output_dirs(controlled, resolved.variables, sweep))
+    plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
+                derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
+                _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
+    plan._shared_output_dirs = _prepass(plan, problems)
+    problems.raise_if_errors(ExperimentError)
+    plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
+    return plan
 
 
 __all__ = ["Plan", "RunConfig", "plan_experiment", "MergeConflict"]

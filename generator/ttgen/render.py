@@ -119,6 +119,7 @@ class ConfigRenderer:
         self._leaf_index = {e.path: i for i, e in enumerate(self._entries)
                             if not isinstance(get_path(controlled.tree, e.path), dict)}
         self._cache: dict[Any, tuple[str, Entry]] = {}
+        self._static_ids = plan.static_overrides()
         exp = plan.experiment
         self._static = {
             "experiment": exp.metadata,
@@ -135,8 +136,9 @@ class ConfigRenderer:
         return all(ov.path in self._leaf_index and not isinstance(ov.value, dict) for ov in run.overrides)
 
     def _override_line(self, ov: Any) -> tuple[str, Entry]:
-        source = ov.sources.get(ov.doc_path)
-        key = (ov.path, value_key(ov.value), ov.origin, ov.key, source)
+        source = ov.source
+        # Overrides shared across runs are cached by identity; values computed per run by value.
+        key = id(ov) if id(ov) in self._static_ids else (ov.path, value_key(ov.value), ov.origin, ov.key, source)
         hit = self._cache.get(key)
         if hit is None:
             base = self._entries[self._leaf_index[ov.path]]
@@ -173,6 +175,7 @@ class ConfigRenderer:
             variable_paths=self._var_paths,
             variable_texts={v.name: self._var_texts[i][c]
                             for i, (v, c) in enumerate(zip(self.plan.variables, run.point.choices))},
+            derived={name: flow_text(value) for name, value in run.derived.items()},
             output_dir=run.output_dir,
             output_dir_auto=run.output_dir_auto,
             body=body,

@@ -38,15 +38,17 @@ def register(sub: Any) -> None:
 
 
 def run_table(plan: Any) -> str:
-    """The dry-run table: one row per run, one column per variable, and output_dir."""
+    """The dry-run table: one row per run, one column per variable and derived value, and output_dir."""
     from ..render import inline_text
 
     names = [v.name for v in plan.variables]
-    header = ["run", *names, "output_dir"]
+    derived = [n for n in plan.derived_names if n not in names]
+    header = ["run", *names, *derived, "output_dir"]
     rows = [header]
     for r in plan.runs():
         out = inline_text(r.output_dir) + (" (auto)" if r.output_dir_auto else "")
-        rows.append([r.run_id, *(inline_text(r.variables[n]) for n in names), out])
+        cells = [inline_text(r.derived[n]) if n in r.derived else inline_text(r.variables[n]) for n in names]
+        rows.append([r.run_id, *cells, *(inline_text(r.derived[n]) for n in derived), out])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             "output_dir": str(result.output_dir) if result.output_dir else None,
             "dry_run": args.dry_run,
             "runs": [{"run_id": r.run_id, "config": f"configs/{r.run_id}.yaml", "variables": r.variables,
-                      "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto} for r in plan.runs()],
+                      "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto}
+                     for r in plan.runs()],
             "warnings": [w.to_json() for w in result.warnings],
         }
         print(json.dumps(doc, indent=2, default=str))
