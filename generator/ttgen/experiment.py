@@ -112,8 +112,9 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
         if not path:
             return [Problem(f"experiment.yaml must be a mapping of sections, got {yaml_type_name(value)}",
                             pos=doc.pos(path), hint="start from examples/ or the README's experiment.yaml reference")]
-        return [Problem(f"expected {names}, got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where,
-                        hint=hint)]
+        got = "null" if value is None else f"{yaml_type_name(value)} {short_repr(value)}"
+        names = names.replace(" or null", "")  # an empty section is allowed, but never the point
+        return [Problem(f"expected {names}, got {got}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "const":
         return [Problem(f"must be {err.validator_value!r}, got {value!r}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "oneOf" and isinstance(value, dict) and path == ("framework_config",):

@@ -42,12 +42,13 @@ def run_table(plan: Any) -> str:
     from ..render import inline_text
 
     names = [v.name for v in plan.variables]
-    derived = [n for n in plan.derived_names if n not in names]
+    derived = [n for n in plan.derived_names if n not in names and n != "output_dir"]
     header = ["run", *names, *derived, "output_dir"]
     rows = [header]
     for r in plan.runs():
         out = inline_text(r.output_dir) + (" (auto)" if r.output_dir_auto else "")
-        cells = [inline_text(r.derived[n]) if n in r.derived else inline_text(r.variables[n]) for n in names]
+        cells = [inline_text(r.derived[v.name]) if v.name in r.derived else v.text(c)
+                 for v, c in zip(plan.variables, r.point.choices)]
         rows.append([r.run_id, *cells, *(inline_text(r.derived[n]) for n in derived), out])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
