@@ -42,10 +42,14 @@ _SIMPLE_STR = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./\-]*$")
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
+# Plain words YAML 1.1 reads as bool or null; _SIMPLE_STR already rules out numbers,
+# dates and the other implicit types (they start with a digit, sign, dot or symbol).
+_RESERVED_WORDS = frozenset(
+    w for base in ("yes", "no", "true", "false", "on", "off", "null") for w in (base, base.title(), base.upper()))
+
+
 def _str_is_simple(s: str) -> bool:
-    if not _SIMPLE_STR.match(s):
-        return False
-    return OmegaConfSafeDumper.resolve(OmegaConfSafeDumper, yaml.ScalarNode, s, (True, False)) == _STR_TAG  # type: ignore[arg-type]
+    return s not in _RESERVED_WORDS and _SIMPLE_STR.match(s) is not None
 
 
 def float_text(x: float) -> str:
