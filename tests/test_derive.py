@@ -60,6 +60,8 @@ def test_variable_values_may_be_templates(tmp_path: Path) -> None:
     ("'{{ cycler.__init__.__globals__ }}'", "not allowed"),
     ("'{% import \"os\" as os %}{{ os }}'", "lora_alpha"),
     ("'{{ (1).__class__.__base__.__subclasses__() }}'", "__class__"),
+    ("'{{ 9 ** (9 ** 9) }}'", "too large"),
+    ("'{{ (\"a\" * 10 ** 9) | length }}'", "too large"),
 ])
 def test_bad_or_hostile_expressions_are_positioned_errors(tmp_path: Path, value: str, needle: str) -> None:
     exp = experiment(tmp_path, f"variables:\n  lora_rank: [8, 16]\ncontrols:\n  lora_alpha: {value}\n")

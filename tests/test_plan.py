@@ -221,3 +221,12 @@ def test_zip_and_exclude(tmp_path: Path) -> None:
     assert "'lora_rank' has 2 values but 'lora_alpha' has 1" in msg
     msg = errors(tmp_path, "variables:\n  lora_rank: [8, 16]\nsweep: {exclude: [{lora_rank: 12}]}\n")
     assert "not a value of 'lora_rank'" in msg
+
+
+def test_a_mapping_may_be_set_over_null_even_written_flat(tmp_path: Path) -> None:
+    # null fits anything (SPEC §4), also when the control is flattened into dotted keys
+    p = plan(tmp_path, "controls:\n  tokenizer.max_seq_len: {a: 1}\n  +extra: null\n")
+    assert p.controlled.tree["tokenizer"]["max_seq_len"] == {"a": 1}
+    base = BASE.replace("profiler:\n  enabled: false\n", "profiler: null\n")
+    p = plan(tmp_path, "controls:\n  profiler: {enabled: true, steps: 3}\n", base=base)
+    assert p.controlled.tree["profiler"] == {"enabled": True, "steps": 3}

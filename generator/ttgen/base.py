@@ -60,6 +60,10 @@ def load_base_config(exp: Experiment) -> BaseConfig:
             raise BaseConfigError([Problem(f"base config file {str(written)!r} is a folder", pos=pos,
                                            path="framework_config.base_config_file",
                                            hint="name the .yaml file inside it")])
+        if not (file.is_file() or file.is_fifo()):  # /dev/zero would be read forever
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file (a device or "
+                                           "socket)", pos=pos, path="framework_config.base_config_file",
+                                           hint="name a .yaml file")])
         doc = read_yaml_file(file, display=_display(file, exp), error_cls=BaseConfigError, what="base config")
         base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
                           supports_distributed=None, torchtune_version=torchtune_version())

@@ -10,7 +10,9 @@ Python tracebacks of user errors too.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import io
 import os
 import signal
 import sys
@@ -37,12 +39,25 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the final flush at exit does not fail again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests capture stdout in memory)
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
     args = build_parser(prog).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     from .errors import UserError
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # A dropped ssh session (SIGHUP) unwinds the same way, unless nohup made it ignored.
+    hup = getattr(signal, "SIGHUP", None)
+    previous_hup = signal.signal(hup, _on_sigterm) if hup and signal.getsignal(hup) == signal.SIG_DFL else None
     try:
         return func(args)
     except UserError as err:
@@ -58,8 +73,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        # Core stages turn file errors into UserErrors; what reaches here is printing the
+        # results to a stdout that cannot take them (`> /dev/full`, a full disk).
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise
+        _silence_stdout()
+        print(f"{prog}: cannot print the results: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_hup is not None:
+            signal.signal(hup, previous_hup)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,33 @@ class DeriveError(Exception):
         self.problem = problem
 
 
+MAX_POWER_BITS = 4096  # results of ** larger than this are refused (9**9**9 would hang)
+MAX_REPEAT = 100_000  # 'a' * n and [x] * n longer than this are refused
+
+
+class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus bounds on ** and * so an expression cannot hang the render."""
+
+    intercepted_binops = frozenset(["**", "*"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 \
+                    and right * max(abs(left).bit_length(), 1) > MAX_POWER_BITS:
+                raise jinja2.sandbox.SecurityError(f"{left} ** {right} is too large")
+            return left**right
+        if isinstance(left, (str, list)) and isinstance(right, int) or \
+                isinstance(right, (str, list)) and isinstance(left, int):
+            seq, n = (left, right) if isinstance(left, (str, list)) else (right, left)
+            if len(seq) * n > MAX_REPEAT:
+                raise jinja2.sandbox.SecurityError(f"repeating a sequence {n} times is too large")
+        return left * right
+
+
 def make_sandbox() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
     # No loader: templates cannot include or import other files. The sandbox refuses
     # attribute access to Python internals (__class__, __globals__, ...) and mutation.
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                                       keep_trailing_newline=True)
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # Keep the namespace small: no helper globals that hand out Python objects (the
     # sandbox's own bounded `range` and `dict` stay).
     for name in ("lipsum", "cycler", "joiner", "namespace"):

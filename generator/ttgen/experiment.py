@@ -30,7 +30,11 @@ def short_repr(value: Any, limit: int = 60) -> str:
     from .yamltext import flow_text
 
     # Strings always quoted, so `string 'fast'` reads as a value, not as part of the sentence.
-    text = "'" + value.replace("'", "''") + "'" if isinstance(value, str) else flow_text(value)
+    # Line breaks and control characters are escaped (double quotes): a message stays one line.
+    if isinstance(value, str):
+        text = "'" + value.replace("'", "''") + "'" if value.isprintable() else flow_text(value)
+    else:
+        text = flow_text(value)
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
@@ -117,6 +121,8 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
         return [Problem(f"expected {names}, got {got}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "const":
         return [Problem(f"must be {err.validator_value!r}, got {value!r}", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "oneOf" and path == ("framework_config",) and not isinstance(value, dict):
+        return []  # its type error says it; "valid under each of {...}" would only confuse
     if kind == "oneOf" and isinstance(value, dict) and path == ("framework_config",):
         both = all(k in value for k in ("base_config", "base_config_file"))
         msg = "both base_config and base_config_file are given" if both else "neither base_config nor base_config_file is given"
@@ -129,7 +135,7 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
     if kind == "anyOf":
         return [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "pattern":
-        return [Problem(f"{value!r} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
+        return [Problem(f"{short_repr(value)} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "uniqueItems":
         return [Problem("list has duplicate items", pos=doc.pos(path), path=where, hint="remove the repeats")]
     return [Problem(err.message, pos=doc.pos(path), path=where, hint=hint)]

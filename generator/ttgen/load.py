@@ -13,6 +13,7 @@ reported with the node's position.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ MAX_NODES = 200_000
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _MERGE_TAG = _TAG + "merge"
+_YAML_TYPES = {type(None): "null", bool: "a boolean", int: "an integer", float: "a float"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # OmegaConf's float resolver (omegaconf/_utils.py, get_yaml_loader): YAML 1.1
@@ -48,6 +50,24 @@ OMEGACONF_FLOAT = re.compile(
 
 class OmegaConfSafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader with OmegaConf's implicit typing."""
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # PyYAML composes recursively: stop absurd nesting at its position, long before
+        # Python's recursion limit (which has no position to report), and stop a huge
+        # document while composing it rather than after minutes of work.
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _ComposeLimit(self.peek_event().start_mark)
+            if self._nodes > MAX_NODES:
+                raise _ComposeLimit(self.peek_event().start_mark, kind="size")
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
 
 OmegaConfSafeLoader.add_implicit_resolver(_TAG + "float", OMEGACONF_FLOAT, list("-+0123456789."))
@@ -120,11 +140,16 @@ def read_yaml_file(path: Path, *, display: str | None = None,
         if path.is_dir():
             raise error_cls([Problem(f"{what} is a folder, not a file", pos=SourcePos(name),
                                      hint="point at the .yaml file inside it")])
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise error_cls([Problem(f"{what} is {size} bytes; more than {MAX_FILE_BYTES} is refused",
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            # A device such as /dev/zero or a terminal would be read forever (or block).
+            raise error_cls([Problem(f"{what} is not a regular file (a device or socket)", pos=SourcePos(name),
+                                     hint="point at a .yaml file")])
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # bounded: the file may grow while we read
+        if len(raw) > MAX_FILE_BYTES:
+            raise error_cls([Problem(f"{what} is larger than {MAX_FILE_BYTES} bytes: refused",
                                      pos=SourcePos(name), hint="is this the right file?")])
-        raw = path.read_bytes()
     except FileNotFoundError:
         raise error_cls([Problem(f"{what} not found", pos=SourcePos(name), hint=not_found_hint)]) from None
     except OSError as exc:
@@ -134,6 +159,9 @@ def read_yaml_file(path: Path, *, display: str | None = None,
 
 def load_yaml_bytes(raw: bytes, *, file: str, error_cls: type[UserError] = ExperimentError) -> YamlDocument:
     """Decode UTF-8 strictly and load; see `load_yaml_text`."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise error_cls([Problem("file is UTF-16 encoded, not UTF-8", pos=SourcePos(file, 1, 1),
+                                 hint="save the file as UTF-8 (in PowerShell: Out-File -Encoding utf8)")])
     if b"\x00" in raw:
         off = raw.index(b"\x00")
         raise error_cls([Problem("file contains a NUL byte: this looks like a binary file, not YAML",
@@ -169,8 +197,15 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
         raise error_cls([Problem(f"invalid YAML: {msg}", pos=_mark_pos(file, exc.problem_mark or exc.context_mark),
                                  hint=hint)]) from None
     except yaml.reader.ReaderError as exc:
-        raise error_cls([Problem(f"invalid character {exc.character!r} in YAML",
-                                 pos=_offset_pos(file, text, exc.position))]) from None
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise error_cls([Problem(f"invalid character U+{code:04X} in YAML (control characters are not allowed)",
+                                 pos=_offset_pos(file, text, exc.position),
+                                 hint="remove it, or write it as an escape inside double quotes, e.g. \"\\x07\"")]) from None
+    except _ComposeLimit as deep:
+        what = f"is nested more than {MAX_DEPTH} levels deep" if deep.kind == "nesting" else \
+            f"has more than {MAX_NODES} values"
+        raise error_cls([Problem(f"YAML {what}: refused", pos=_mark_pos(file, deep.mark),
+                                 hint="is this the right file? experiment and config files are small")]) from None
     except RecursionError:
         raise error_cls([Problem(f"YAML is nested too deeply (more than {MAX_DEPTH} levels)",
                                  pos=SourcePos(file, 1, 1))]) from None
@@ -201,39 +236,49 @@ class _Builder:
 
     def count(self, root: yaml.Node) -> None:
         """Refuse alias bombs before expanding them: count nodes as if expanded."""
-        memo: dict[int, int] = {}
+        memo: dict[int, tuple[int, int]] = {}  # node -> (values below it, its height), as if expanded
         active: set[int] = set()
+        aliased = False
 
-        def visit(n: yaml.Node, depth: int) -> int:
+        def visit(n: yaml.Node, depth: int) -> tuple[int, int]:
+            nonlocal aliased
             key = id(n)
             if key in memo:
+                # An alias: its subtree is counted again, and nests from here (an aliased
+                # chain of shallow anchors can be deep once expanded).
+                aliased = True
+                if depth + memo[key][1] > MAX_DEPTH:
+                    raise _TooBig(n, "nesting")
                 return memo[key]
             if key in active or depth > MAX_DEPTH:
                 raise _TooBig(n, "recursive alias" if key in active else "nesting")
             active.add(key)
-            total = 1
-            if isinstance(n, yaml.SequenceNode):
-                for c in n.value:
-                    total += visit(c, depth + 1)
-            elif isinstance(n, yaml.MappingNode):
-                for k, v in n.value:
-                    total += visit(k, depth + 1) + visit(v, depth + 1)
+            total, height = 1, 0
+            children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else \
+                n.value if isinstance(n, yaml.SequenceNode) else []
+            for c in children:
+                sub, sub_height = visit(c, depth + 1)
+                total += sub
+                height = max(height, sub_height + 1)
             active.discard(key)
             if total > MAX_NODES:
                 raise _TooBig(n, "size")
-            memo[key] = total
-            return total
+            memo[key] = (total, height)
+            return total, height
 
         try:
             visit(root, 0)
         except _TooBig as big:
             msg = {
                 "recursive alias": "a YAML alias refers to its own anchor (recursive structure)",
-                "nesting": f"YAML is nested more than {MAX_DEPTH} levels deep",
-                "size": f"YAML expands to more than {MAX_NODES} values (aliases expanded): refused",
+                "nesting": f"YAML is nested more than {MAX_DEPTH} levels deep"
+                           + (" once aliases are expanded" if aliased else "") + ": refused",
+                "size": f"YAML has more than {MAX_NODES} values" + (" once aliases are expanded" if aliased else "")
+                        + ": refused",
             }[big.kind]
-            raise ExperimentError([Problem(msg, pos=self._pos(big.node),
-                                           hint="write the values out instead of nesting aliases" if big.kind != "nesting" else None)]) from None
+            hint = "write the values out instead of nesting aliases" if aliased or big.kind == "recursive alias" \
+                else "is this the right file? experiment and config files are small"
+            raise ExperimentError([Problem(msg, pos=self._pos(big.node), hint=hint)]) from None
 
     def build(self, node: yaml.Node, path: Key, depth: int) -> Any:
         self.doc.positions[path] = self._pos(node)
@@ -248,9 +293,13 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             try:
                 value = self.loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError) as exc:
-                self.problems.append(Problem(f"cannot read value: {exc}", pos=self._pos(node),
-                                             path=display_path(path) or None))
+            except (yaml.YAMLError, ValueError, IndexError, TypeError, OverflowError):
+                # An explicit tag on text that is not of that type (`!!int three`, `!!float ''`);
+                # PyYAML's own messages for these are Python internals (IndexError, ...).
+                kind = node.tag.rsplit(":", 1)[-1]
+                self.problems.append(Problem(f"cannot read {node.value!r} as {kind}", pos=self._pos(node),
+                                             path=display_path(path) or None,
+                                             hint=f"remove the !!{kind} tag, or write a valid {kind}"))
                 return None
             if isinstance(value, str) and _SURROGATE.search(value):
                 # PyYAML decodes JSON-style "\ud83d\ude00" pairs into lone surrogates that
@@ -290,17 +339,34 @@ class _Builder:
                 self.problems.append(Problem("mapping keys must be plain strings", pos=self._pos(key_node),
                                              path=display_path(path) or None))
                 continue
-            key = self.loader.construct_object(key_node)
+            try:
+                key = self.loader.construct_object(key_node)
+            except (yaml.YAMLError, ValueError, IndexError, TypeError, OverflowError):
+                key = None  # a tagged key that is not of its type (`!!float :`): not a string anyway
             if not isinstance(key, str):
                 self.problems.append(Problem(
-                    f"key {key_node.value!r} is read as {type(key).__name__}, not a string",
+                    f"key {key_node.value!r} is read as {_YAML_TYPES.get(type(key), type(key).__name__)}, not a string",
                     pos=self._pos(key_node), path=display_path(path) or None,
                     hint=f"quote it: \"{key_node.value}\""))
+                continue
+            if not key.isprintable():
+                # No config key has one; it would also break the one-line-per-problem output.
+                self.problems.append(Problem(
+                    f"key {key!r} contains a line break, tab or control character",
+                    pos=self._pos(key_node), path=display_path(path) or None, hint="remove it from the key"))
                 continue
             child = path + (key,)
             self.doc.key_positions[child] = self._pos(key_node)
             out[key] = self.build(value_node, child, depth + 1)
         return out
+
+
+class _ComposeLimit(Exception):
+    """Composing stopped: the document nests too deep or has too many values ("nesting"/"size")."""
+
+    def __init__(self, mark: yaml.Mark, kind: str = "nesting") -> None:
+        self.mark = mark
+        self.kind = kind
 
 
 class _TooBig(Exception):

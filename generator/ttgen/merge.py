@@ -86,6 +86,8 @@ class TreeMerger:
     def delete(self, path: ConfigPath) -> None:
         node = self.result.tree
         for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                return  # inside a mapping that an earlier delete removed already
             node = self._own(node, key)
         node.pop(path[-1], None)
 
@@ -95,7 +97,8 @@ class TreeMerger:
         node = self.result.tree
         for depth, key in enumerate(ov.path[:-1]):
             here = ov.path[: depth + 1]
-            if key not in node:
+            if key not in node or node[key] is None:
+                # A missing mapping is created; a null one becomes a mapping (null fits anything).
                 node[key] = {}
                 self._owned.add(id(node[key]))
                 self.result.new.add(here)

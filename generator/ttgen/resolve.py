@@ -132,6 +132,9 @@ class Resolver:
         if not forced:
             if parts in self.table:
                 return Resolved(parts, "exact")
+            if parts in self.original:
+                # Deleted and set again (SPEC §4): the same path, never a namesake found by rule 3.
+                return self._new(parts, written, pos, where, forced=True)
             if key in self.aliases:
                 target = split_dotted(self.aliases[key])
                 if target in self.table:
@@ -154,7 +157,7 @@ class Resolver:
     def _new(self, path: ConfigPath, written: str, pos: SourcePos, where: str, *, forced: bool,
              alias_of: str | None = None) -> Resolved | None:
         anc = self.table.deepest_ancestor(path)
-        if anc and not self.table.is_mapping(anc):
+        if anc and not self.table.is_mapping(anc) and self.table.entries[anc] is not None:
             value = self.table.entries[anc]
             self.problems.error(
                 f"cannot add {dotted(path)!r}: {dotted(anc)} is {yaml_type_name(value)} {short_repr(value)}, not a mapping",

@@ -27,22 +27,41 @@ OLD_MARK = ".ttgen-old-"
 def _os_problem(exc: OSError, where: Path, doing: str) -> OutputError:
     hint = {
         errno.EACCES: "check the folder's permissions, or choose another with --out",
+        errno.EPERM: "this place does not allow it: choose another folder with --out",
+        errno.ENOENT: "a folder on the way is missing (removed meanwhile?) or cannot be created here: "
+                      "choose another folder with --out",
+        errno.EEXIST: "a file is in the way of the output folder's path: choose another folder with --out",
+        errno.ENOTDIR: "a file is in the way of the output folder's path: choose another folder with --out",
         errno.EROFS: "the file system is read-only: choose another folder with --out",
         errno.ENOSPC: "the disk is full: free space or choose another folder with --out",
         errno.EDQUOT: "the disk quota is exceeded: free space or choose another folder with --out",
+        errno.EFBIG: "a file size limit was hit (ulimit -f): raise it or choose another folder with --out",
     }.get(exc.errno or 0)
     return OutputError([Problem(f"cannot {doing}: {exc.strerror or exc}", pos=SourcePos(str(where)), hint=hint)])
 
 
 class _HashingWriter:
-    """A text file being streamed to disk, hashing the bytes it writes."""
+    """A text file being streamed to disk in large blocks, hashing the bytes it writes."""
+
+    BLOCK = 1 << 16
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self._hash = hashlib.sha256()
+        self._pending: list[str] = []
+        self._size = 0
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        # Templates stream many small chunks: join them before encoding, hashing and writing.
+        self._pending.append(text)
+        self._size += len(text)
+        if self._size >= self.BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        data = "".join(self._pending).encode("utf-8")
+        self._pending.clear()
+        self._size = 0
         self._hash.update(data)
         self._handle.write(data)
 
@@ -101,8 +120,14 @@ class AtomicFolder:
     def write_bytes(self, rel: str, data: bytes) -> str:
         p = self.path(rel)
         try:
-            with open(p, "wb") as fh:
-                fh.write(data)
+            # os-level calls: one open, write and close per config, without a buffered file object.
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise _os_problem(exc, p, f"write {rel}") from None
         digest = hashlib.sha256(data).hexdigest()
@@ -119,6 +144,7 @@ class AtomicFolder:
                 writer = _HashingWriter(fh)
                 for chunk in chunks:
                     writer.write(chunk)
+                writer.flush()
         except OSError as exc:
             raise _os_problem(exc, p, f"write {rel}") from None
         self.files[rel] = writer.hexdigest()
@@ -148,10 +174,12 @@ class AtomicFolder:
                 old = self.target.parent / f".{self.target.name}{OLD_MARK}{uuid.uuid4().hex[:8]}"
                 os.rename(self.target, old)
             os.rename(self.tmp, self.target)
-        except OSError as exc:
+        except BaseException as exc:  # an OSError, or Ctrl-C between the two renames
             if old is not None and not self.target.exists():
                 os.rename(old, self.target)  # put the previous folder back
-            raise _os_problem(exc, self.target, "move the output folder into place") from None
+            if isinstance(exc, OSError):
+                raise _os_problem(exc, self.target, "move the output folder into place") from None
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
