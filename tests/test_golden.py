@@ -25,6 +25,9 @@ from ttgen.pipeline import render_experiment
 
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 FIXED_NOW = dt.datetime(2025, 1, 31, 12, 34, 56, tzinfo=dt.timezone.utc)
+# Where goldens say the folder lives: absolute paths in SLURM scripts point at the final
+# folder, so every render of an example is told the same one (render_experiment's final_dir).
+GOLDEN_FINAL_DIR = Path("/ttgen-golden")
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def experiment_file(example: str) -> Path:
 
 def render(example: str, out: Path):
     """Render one example with the Python API; returns the result and {relative path: bytes}."""
-    result = render_experiment(experiment_file(example), out=out, now=FIXED_NOW)
+    result = render_experiment(experiment_file(example), out=out, now=FIXED_NOW, final_dir=GOLDEN_FINAL_DIR / example)
     assert result.output_dir == out
     return result, read_tree(out)
 

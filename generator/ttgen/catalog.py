@@ -13,7 +13,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class ShippedConfig:
 class Catalog:
     torchtune_version: str
     configs: dict[str, ShippedConfig]
+    # Every recipe of the registry by name -> supports_distributed (some recipes ship no config).
+    recipes: dict[str, bool] = field(default_factory=dict)
 
     def get(self, name: str, *, pos: SourcePos | None = None, path: str | None = None) -> ShippedConfig:
         """The config called *name*; a clear error for an unknown or missing one."""
@@ -93,9 +95,11 @@ def load_catalog() -> Catalog:
         sys.modules.pop(loader.name, None)
     config_root = pkg.parent / "recipes" / "configs"
     configs: dict[str, ShippedConfig] = {}
+    recipes: dict[str, bool] = {}
     for recipe in module.get_all_recipes():
+        recipes.setdefault(recipe.name, bool(recipe.supports_distributed))
         for cfg in recipe.configs:
             configs.setdefault(cfg.name, ShippedConfig(
                 name=cfg.name, recipe=recipe.name, path=config_root / cfg.file_path,
                 supports_distributed=recipe.supports_distributed))
-    return Catalog(torchtune_version=torchtune_version() or "unknown", configs=configs)
+    return Catalog(torchtune_version=torchtune_version() or "unknown", configs=configs, recipes=recipes)
