@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import jinja2
 
@@ -23,6 +23,9 @@ from .table import dotted
 from .write import AtomicFolder
 from .yamltext import key_text, value_text
 
+if TYPE_CHECKING:
+    from .validate_report import ValidationReport
+
 
 @dataclass
 class RenderResult:
@@ -32,10 +35,23 @@ class RenderResult:
     output_dir: Path | None  # None for a dry run
     warnings: list[Problem] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    validation: ValidationReport | None = None  # with validate=True
 
     @property
     def run_count(self) -> int:
         return len(self.plan)
+
+
+@dataclass
+class WrittenOutput:
+    """What `write_output` wrote; unpacks as ``folder, files = write_output(...)``."""
+
+    folder: Path
+    files: dict[str, str]
+    validation: ValidationReport | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.folder, self.files))
 
 
 def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
@@ -76,10 +92,50 @@ def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
         }
 
 
+def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
+    """--force replaces a folder as a whole: never one holding the inputs or the current folder."""
+    if not target.exists():
+        return
+    resolved = target.resolve()
+    for what, inside in (("experiment file", plan.experiment.path), ("base config", plan.base.path),
+                         ("current folder", Path.cwd()), ("home folder", Path.home())):
+        inside = inside.resolve()
+        if inside == resolved or resolved in inside.parents:
+            raise OutputError([Problem(f"--force would delete {target}, which holds the {what} ({inside})",
+                                       pos=SourcePos(str(target)),
+                                       hint="give the output a folder of its own with --out, e.g. outputs/<name>")])
+
+
+def _check_inputs_unchanged(plan: Plan) -> None:
+    """Every file was rendered from one read of each input; refuse if one changed meanwhile.
+
+    The copies in the output are the bytes actually used either way, but a file edited
+    during a render means the researcher's intent is unclear: better to render again.
+    """
+    for what, path, used in (("experiment file", plan.experiment.path, plan.experiment.raw),
+                             ("base config", plan.base.path, plan.base.doc.raw)):
+        try:
+            now = path.read_bytes()
+        except OSError as exc:
+            now = None
+            reason = f"became unreadable ({exc.strerror or exc})"
+        else:
+            reason = "changed on disk"
+        if now != used:
+            raise ExperimentError([Problem(f"{what} {reason} during the render",
+                                           pos=SourcePos(str(path)),
+                                           hint="save your edits, then render again (the output must come from one "
+                                                "version of each file)")])
+
+
 def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool = False,
                  env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
-                 final_dir: Path | None = None) -> tuple[Path, dict[str, str]]:
+                 final_dir: Path | None = None, validate: bool = False) -> WrittenOutput:
     """Render every run into *target*, atomically; returns the final folder and file hashes.
+
+    With *validate*, the configs are validated (`ttgen.validate`) in the temporary
+    folder and ``validation_report.txt`` is written beside them; a failed validation
+    does not stop the folder from being put in place (its configs can be inspected).
 
     *final_dir* is where the folder will be used from, when that is not *target*
     (``ttgen check`` renders into a temporary place as if into the user's folder):
@@ -91,6 +147,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
     mapping = load_template(env, MAPPING_TEMPLATE)
     manifest = load_template(env, MANIFEST_TEMPLATE)
     exp, base = plan.experiment, plan.base
+    if force:
+        _refuse_replacing_inputs(plan, target)
     with AtomicFolder(target, force=force, unique=unique) as folder:
         folder.write_bytes("experiment.yaml", exp.raw)
         folder.write_bytes("base_config.yaml", base.doc.raw)
@@ -111,6 +169,12 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             from .slurm import write_slurm_scripts
 
             write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
+        validation = None
+        if validate:
+            from .validate import REPORT_FILE, validate_output_folder
+
+            validation = validate_output_folder(folder.path(""))
+            folder.write_text(REPORT_FILE, validation.text())
         files = dict(sorted(folder.files.items()))
         folder.write_text("manifest.yaml", manifest.render(
             ttgen_version=__version__,
@@ -125,13 +189,18 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             run_count=len(plan),
             files=list(files.items()),
         ))
-    return folder.target, dict(folder.files)
+        _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
+    return WrittenOutput(folder.target, dict(folder.files), validation)
 
 
 def render_experiment(experiment_path: Path | str, *, out: Path | str | None = None, force: bool = False,
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
-                      now: _dt.datetime | None = None) -> RenderResult:
-    """Plan and render an experiment (SPEC §6). Raises `UserError` on any input problem."""
+                      now: _dt.datetime | None = None, final_dir: Path | str | None = None,
+                      validate: bool = False) -> RenderResult:
+    """Plan and render an experiment (SPEC §6). Raises `UserError` on any input problem.
+
+    *final_dir*: see `write_output` (where absolute paths in SLURM scripts point).
+    """
     plan = plan_experiment(experiment_path, max_runs=max_runs)
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
     if dry_run:
@@ -139,8 +208,9 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     env = make_environment(Path(template_dir) if template_dir else None)
     local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
     target = Path(out) if out is not None else default_output_dir(plan.experiment, local_now)
-    result.output_dir, result.files = write_output(plan, target, force=force, unique=out is None, env=env,
-                                                   now=local_now)
+    written = write_output(plan, target, force=force, unique=out is None, env=env, now=local_now,
+                           final_dir=Path(final_dir) if final_dir else None, validate=validate)
+    result.output_dir, result.files, result.validation = written.folder, written.files, written.validation
     return result
 
 

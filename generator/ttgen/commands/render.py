@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, plural, print_problems, rel
+from ._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, plural, print_problems, rel
+
+SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
 
 
 def _positive_int(text: str) -> int:
@@ -33,6 +36,9 @@ def register(sub: Any) -> None:
         p.add_argument("--max-runs", type=_positive_int, metavar="N",
                        help="refuse sweeps larger than N runs (default 10000)")
         p.add_argument("--templates", type=Path, metavar="DIR", help="a folder of your own Jinja templates")
+        p.add_argument("--validate", action="store_true",
+                       help="validate the written configs (as `ttgen validate`) into validation_report.txt; "
+                            "exit 1 if any fails (the folder is still written)")
         p.add_argument("--json", action="store_true", help="print one JSON document for automation")
         p.set_defaults(func=run, writes_output=True)
 
@@ -57,8 +63,12 @@ def run_table(plan: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import render_experiment
 
+    if args.validate and args.dry_run:
+        print("ttgen render: --validate checks the written configs, so it cannot be combined with --dry-run",
+              file=sys.stderr)
+        return EXIT_USAGE
     result = render_experiment(args.experiment, out=args.out, force=args.force, dry_run=args.dry_run,
-                               max_runs=args.max_runs, template_dir=args.templates)
+                               max_runs=args.max_runs, template_dir=args.templates, validate=args.validate)
     print_problems(result.warnings)
     plan = result.plan
     if args.json:
@@ -73,13 +83,45 @@ def run(args: argparse.Namespace) -> int:
                       "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto}
                      for r in plan.runs()],
             "warnings": [w.to_json() for w in result.warnings],
+            "sbatch": _sbatch(result),
         }
+        if result.validation is not None:
+            doc["validation"] = result.validation.to_json()
         print(json.dumps(doc, indent=2, default=str))
-        return EXIT_OK
+        return EXIT_INVALID if result.validation is not None and not result.validation.ok else EXIT_OK
     if args.dry_run:
         print(run_table(plan))
         print(f"{plural(result.run_count, 'run')} (dry run: nothing written)")
         return EXIT_OK
     assert result.output_dir is not None
     print(f"Rendered {plural(result.run_count, 'config')} of {plan.experiment.name} into {rel(result.output_dir)}")
+    if result.validation is not None and not _print_validation(result.validation, result.output_dir):
+        return EXIT_INVALID
+    if _sbatch(result):
+        print(f"Submit all runs to SLURM with: {_sbatch(result)}")
     return EXIT_OK
+
+
+def _sbatch(result: Any) -> str | None:
+    """The exact sbatch command for a rendered folder with SLURM scripts, else None."""
+    if result.output_dir is None or result.plan.experiment.slurm is None:
+        return None
+    from ..slurm import sbatch_command
+
+    return sbatch_command(result.output_dir)
+
+
+def _print_validation(report: Any, folder: Path) -> bool:
+    """Problems (the first few) to stderr, the verdict to stdout; True when validation passed."""
+    from ..validate import REPORT_FILE
+
+    issues = report.issues
+    for issue in issues[:SHOWN_VALIDATION_PROBLEMS]:  # positions in the report are relative to the folder
+        print(f"{rel(folder)}/{issue.format()}" if issue.pos else issue.format(), file=sys.stderr)
+    if len(issues) > SHOWN_VALIDATION_PROBLEMS:
+        print(f"... and {len(issues) - SHOWN_VALIDATION_PROBLEMS} more", file=sys.stderr)
+    if report.level2_unavailable:
+        print(f"ttgen render: note: {report.level2_unavailable}; validated at level 1 only", file=sys.stderr)
+    verdict = "Validation passed" if report.ok else "Validation FAILED"
+    print(f"{verdict}: {report.summary()} (report: {rel(folder / REPORT_FILE)})")
+    return bool(report.ok)
