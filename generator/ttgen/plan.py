@@ -195,14 +195,16 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
 
 
 def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
-                    base_file: Path | None = None) -> Plan:
+                    base: BaseConfig | None = None, slurm: bool = True) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
-    *base_file*: use this file as the base config instead of the one experiment.yaml
-    names (see `load_base_config`).
+    *base*: use this base config instead of loading the one experiment.yaml names
+    (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it).
+    *slurm*: False skips checking the slurm: section (``ttgen diff`` needs the configs only,
+    and an output folder holds no copy of a user's own SLURM template).
     """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
-    base = load_base_config(exp, base_file=base_file)
+    base = base if base is not None else load_base_config(exp)
     problems = ProblemCollector()
     original = PathTable.from_tree(base.data)
     deletes = resolve_deletes(exp, original, problems)
@@ -283,6 +285,10 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                               hint="set those keys in the variable's value, or delete the mapping first")
 
     sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems)
+    if exp.slurm is not None and slurm:
+        from .slurm import check_slurm  # lazily: slurm.py works on a Plan
+
+        check_slurm(exp, base, problems=problems, run_count=len(sweep) if sweep is not None else None)
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
