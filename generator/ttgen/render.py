@@ -108,6 +108,8 @@ def load_template(env: jinja2.Environment, name: str) -> jinja2.Template:
 class ConfigRenderer:
     """Renders the configs of one plan; build once, call `render` per run."""
 
+    DYNAMIC_CACHE_LIMIT = 4096
+
     def __init__(self, plan: Plan, *, env: jinja2.Environment) -> None:
         self.plan = plan
         self.template = load_template(env, CONFIG_TEMPLATE)
@@ -146,7 +148,8 @@ class ConfigRenderer:
                                        source=source if not isinstance(ov.value, (dict, list)) else None)
             entry = Entry(base.path, base.depth, base.key, inline, block, origin_label(ov))
             hit = (_line(entry.depth, entry.key, inline, block, entry.origin), entry)
-            self._cache[key] = hit
+            if isinstance(key, int) or len(self._cache) < self.DYNAMIC_CACHE_LIMIT:
+                self._cache[key] = hit  # per-run values (auto output_dir) must not grow memory with runs
         return hit
 
     def body(self, run: RunConfig) -> tuple[str, list[Entry] | None]:

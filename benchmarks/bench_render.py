@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Benchmark `ttgen render` against a naive baseline and the I/O floor, in one run.
+
+Usage:  python benchmarks/bench_render.py [--runs 1000 10000] [--keep DIR]
+
+Every measurement runs in a fresh Python process on this machine, so wall time
+includes interpreter start and imports, and peak RSS is that process's own:
+
+- ttgen:  ``ttgen render`` of a sweep on llama3_2/1B_lora_single_device with three
+          variables and a few controls (N runs);
+- naive:  for each run, deepcopy the base dict, deep-merge the overrides and
+          ``yaml.safe_dump`` it to a file (what a hand-written loop does);
+- floor:  write N files of the same size from precomputed bytes (the disk's cost).
+
+It prints wall time, time per config, peak RSS and the ratios ttgen/naive and
+ttgen/floor, then ``ttgen --help`` and ``ttgen ls`` wall times. Targets (issue 7):
+ttgen <= 0.2 x naive at 1,000 runs, ttgen <= 3 x floor, peak RSS at 10,000 runs
+under 150 MB and not growing with the run count, --help and ls under 0.3 s.
+Plain Python: no dependencies beyond ttgen's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+PY = sys.executable
+
+CHILD_PRELUDE = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+"""
+CHILD_EPILOGUE = """
+wall = time.perf_counter() - t0
+print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def experiment_text(runs: int) -> str:
+    """Three variables whose grid has exactly *runs* runs (a x b x c)."""
+    a = round(runs ** (1 / 3))
+    while runs % a:
+        a -= 1
+    rest = runs // a
+    b = round(math.sqrt(rest))
+    while rest % b:
+        b -= 1
+    c = rest // b
+    ranks = [4 * (i + 1) for i in range(a)]
+    lrs = [f"{(i + 1)}e-5" for i in range(b)]
+    batches = [i + 1 for i in range(c)]
+    return textwrap.dedent(f"""\
+        experiment: {{name: bench, framework: torchtune}}
+        framework_config: {{base_config: llama3_2/1B_lora_single_device}}
+        variables:
+          lora_rank: {ranks}
+          learning_rate: [{", ".join(lrs)}]
+          batch_size: {batches}
+        controls:
+          epochs: 2
+          lora_alpha: 32
+          dataset: {{data_files: /scratch/data/train.json}}
+          max_steps_per_epoch: 100
+        sweep: {{max_runs: {max(runs, 10000)}}}
+        """)
+
+
+def child(code: str) -> dict[str, float]:
+    proc = subprocess.run([PY, "-c", CHILD_PRELUDE + code + CHILD_EPILOGUE], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_ttgen(exp: Path, out: Path) -> dict[str, float]:
+    return child(f"""
+from ttgen.cli import main
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):
+    rc = main(["render", {str(exp)!r}, "--out", {str(out)!r}])
+assert rc == 0
+""")
+
+
+def bench_naive(exp: Path, out: Path) -> dict[str, float]:
+    return child(f"""
+import copy, itertools, os, yaml
+from ttgen.catalog import load_catalog
+base = yaml.safe_load(open(load_catalog().configs["llama3_2/1B_lora_single_device"].path))
+exp = yaml.safe_load(open({str(exp)!r}))
+controls = {{"epochs": 2, "model": {{"lora_alpha": 32}}, "dataset": {{"data_files": "/scratch/data/train.json"}},
+            "max_steps_per_epoch": 100}}
+v = exp["variables"]
+def merge(dst, src):
+    for k, val in src.items():
+        if isinstance(val, dict) and isinstance(dst.get(k), dict):
+            merge(dst[k], val)
+        else:
+            dst[k] = val
+os.makedirs({str(out)!r})
+for i, (r, lr, b) in enumerate(itertools.product(v["lora_rank"], v["learning_rate"], v["batch_size"])):
+    cfg = copy.deepcopy(base)
+    merge(cfg, controls)
+    merge(cfg, {{"model": {{"lora_rank": r}}, "optimizer": {{"lr": float(lr)}}, "batch_size": b,
+                "output_dir": f"{{base['output_dir']}}/run_{{i:05d}}"}})
+    with open(os.path.join({str(out)!r}, f"run_{{i:05d}}.yaml"), "w") as fh:
+        yaml.safe_dump(cfg, fh, sort_keys=False)
+""")
+
+
+def bench_floor(n: int, size: int, out: Path) -> dict[str, float]:
+    return child(f"""
+import os
+data = b"x" * {size}
+os.makedirs({str(out)!r})
+for i in range({n}):
+    with open(os.path.join({str(out)!r}, f"run_{{i:05d}}.yaml"), "wb") as fh:
+        fh.write(data)
+""")
+
+
+def wall_of(cmd: list[str], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3, help="take the median of this many measurements")
+    parser.add_argument("--keep", type=Path, help="keep outputs in this folder instead of a temporary one")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="ttgen-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"python {sys.version.split()[0]}, work folder {work}")
+    print(f"{'runs':>6} {'what':>6} {'wall s':>8} {'ms/config':>10} {'peak RSS MB':>12}")
+    results: dict[int, dict[str, dict[str, float]]] = {}
+    for n in args.runs:
+        exp = work / f"exp_{n}" / "experiment.yaml"
+        exp.parent.mkdir(parents=True, exist_ok=True)
+        exp.write_text(experiment_text(n))
+        rows: dict[str, list[dict[str, float]]] = {"ttgen": [], "naive": [], "floor": []}
+        size = 0
+        for i in range(args.repeat):
+            out = work / f"ttgen_{n}_{i}"
+            rows["ttgen"].append(bench_ttgen(exp, out))
+            size = (out / "configs" / "run_000.yaml").stat().st_size if n < 10000 else \
+                (out / "configs" / "run_0000.yaml").stat().st_size
+            rows["naive"].append(bench_naive(exp, work / f"naive_{n}_{i}"))
+            rows["floor"].append(bench_floor(n, size, work / f"floor_{n}_{i}"))
+            for what in ("ttgen", "naive", "floor"):
+                shutil.rmtree(work / f"{what}_{n}_{i}", ignore_errors=True)
+        med = {k: {"wall": statistics.median(r["wall"] for r in v), "rss_mb": max(r["rss_mb"] for r in v)}
+               for k, v in rows.items()}
+        results[n] = med
+        for what, m in med.items():
+            print(f"{n:>6} {what:>6} {m['wall']:>8.3f} {1000 * m['wall'] / n:>10.3f} {m['rss_mb']:>12.1f}")
+        print(f"{n:>6} ratio  ttgen/naive = {med['ttgen']['wall'] / med['naive']['wall']:.3f}   "
+              f"ttgen/floor = {med['ttgen']['wall'] / med['floor']['wall']:.2f}")
+    if len(results) > 1:
+        lo, hi = min(results), max(results)
+        print(f"peak RSS ttgen: {results[lo]['ttgen']['rss_mb']:.1f} MB at {lo} runs, "
+              f"{results[hi]['ttgen']['rss_mb']:.1f} MB at {hi} runs "
+              f"(growth x{results[hi]['ttgen']['rss_mb'] / results[lo]['ttgen']['rss_mb']:.2f})")
+    ttgen = shutil.which("ttgen") or "ttgen"
+    print(f"ttgen --help: {wall_of([ttgen, '--help']):.3f} s wall (median of 5)")
+    print(f"ttgen ls:     {wall_of([ttgen, 'ls']):.3f} s wall (median of 5)")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
