@@ -40,17 +40,8 @@ class ConfigIssue:
 
     def format(self) -> str:
         """``file:line:col: run_001: path: message`` and an indented hint line."""
-        parts = [str(self.pos)] if self.pos is not None else []
-        parts.append(self.run_id)
-        if self.path:
-            parts.append(self.path)
-        if self.severity == "warning":
-            parts.append("warning")
-        parts.append(self.message)
-        text = ": ".join(parts)
-        if self.hint:
-            text += "\n    hint: " + self.hint
-        return text
+        where = ": ".join(part for part in (self.run_id, self.path) if part)
+        return Problem(self.message, pos=self.pos, path=where, hint=self.hint, severity=self.severity).format()
 
     def to_json(self) -> dict[str, Any]:
         return {
