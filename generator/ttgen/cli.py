@@ -13,6 +13,7 @@ import argparse
 import errno
 import importlib
 import io
+import json
 import os
 import signal
 import sys
@@ -67,9 +68,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         n = len(err.errors)
         written = "; nothing was written" if getattr(args, "writes_output", False) else ""
         print(f"{prog}: {n} error{'s' if n != 1 else ''}{written}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # Automation reading stdout gets one JSON document on failure too.
+            print(json.dumps({"ok": False, "errors": [p.to_json() for p in err.errors],
+                              "warnings": [p.to_json() for p in err.problems if p.severity == "warning"]},
+                             indent=2))
         return EXIT_INVALID
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+        written = "; nothing was written" if getattr(args, "writes_output", False) else ""
+        print(f"{prog}: interrupted{written}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
