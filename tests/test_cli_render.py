@@ -161,6 +161,6 @@ def test_json_errors_are_one_document_on_stdout(tmp_path: Path) -> None:
     exp = write(tmp_path / "e.yaml", "experiment: {name: x, framework: torchtune}\n"
                 "framework_config: {base_config: llama3_2/1B_lora_single_device}\ncontrols: {lora_rnak: 8}\n")
     result = run_cli("render", exp, "--out", tmp_path / "o", "--json")
-    assert result.code == 1 and "e.yaml:3:20: controls.lora_rnak" in result.err
+    assert result.code == 1 and "e.yaml:3:12: controls.lora_rnak" in result.err
     doc = json.loads(result.out)
     assert doc["ok"] is False and doc["errors"][0]["line"] == 3 and doc["errors"][0]["path"] == "controls.lora_rnak"
