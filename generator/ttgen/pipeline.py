@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import jinja2
 
@@ -59,7 +59,7 @@ def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
     return exp.output_base_dir / f"{exp.name}_{now.strftime('%Y%m%d_%H%M%S')}"
 
 
-def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
+def _mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[dict[str, Any]]:
     """Per-run rows for the run_mapping template; text of values shared by runs is built once."""
     cache: dict[Any, str] = {}
     static_ids = plan.static_overrides()
@@ -73,7 +73,7 @@ def _mapping_rows(plan: Plan) -> Iterator[dict[str, Any]]:
                 cache[key] = hit
         return hit
 
-    for run in plan.runs():
+    for run in runs:
         variables = "".join(entry(v.name, run.variables[v.name], v.source(c), ("v", vi, c))
                             for vi, (v, c) in enumerate(zip(plan.variables, run.point.choices)))
         overrides = "".join(
@@ -153,18 +153,26 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
         folder.write_bytes("experiment.yaml", exp.raw)
         folder.write_bytes("base_config.yaml", base.doc.raw)
         folder.mkdir("configs")
-        run: RunConfig | None = None
-        try:
+        current: list[RunConfig] = []
+
+        def written_runs() -> Iterator[RunConfig]:
+            # One pass over the runs: each config is written just before the mapping
+            # template streams that run's entry, so runs are generated once, never held.
             for run in plan.runs():
+                current[:] = [run]
                 folder.write_text(f"configs/{run.run_id}.yaml", renderer.render(run))
+                yield run
+
+        try:
+            folder.stream_text("configs/run_mapping.yaml", mapping.generate(
+                experiment_name=exp.name, run_count=len(plan), runs=_mapping_rows(plan, written_runs())))
         except MergeConflict as conflict:
             p = conflict.problem
-            raise ExperimentError([Problem(f"{run.run_id if run else 'a run'}: {p.message}", pos=p.pos,
-                                           path=p.path, hint=p.hint)]) from None
+            run_id = current[0].run_id if current else "a run"
+            raise ExperimentError([Problem(f"{run_id}: {p.message}", pos=p.pos, path=p.path, hint=p.hint)]) from None
         except jinja2.TemplateError as exc:
-            raise OutputError([Problem(f"config template failed: {exc}", pos=SourcePos("config.yaml.j2"))]) from None
-        folder.stream_text("configs/run_mapping.yaml", mapping.generate(
-            experiment_name=exp.name, run_count=len(plan), runs=_mapping_rows(plan)))
+            raise OutputError([Problem(f"template failed: {exc}", pos=SourcePos(getattr(exc, "filename", None)
+                                                                                or "config.yaml.j2"))]) from None
         if exp.slurm is not None:
             from .slurm import write_slurm_scripts
 
@@ -176,7 +184,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             validation = validate_output_folder(folder.path(""))
             folder.write_text(REPORT_FILE, validation.text())
         files = dict(sorted(folder.files.items()))
-        folder.write_text("manifest.yaml", manifest.render(
+        # Streamed: with 10,000 runs the file list is the largest thing ttgen holds.
+        folder.stream_text("manifest.yaml", manifest.generate(
             ttgen_version=__version__,
             torchtune_version=base.torchtune_version,
             created_at=now.isoformat(timespec="seconds"),
@@ -187,7 +196,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             recipe=base.recipe,
             base_sha256=files["base_config.yaml"],
             run_count=len(plan),
-            files=list(files.items()),
+            files=files.items(),
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
     return WrittenOutput(folder.target, dict(folder.files), validation)

@@ -124,6 +124,8 @@ class ConfigRenderer:
         self._static_ids = plan.static_overrides()
         exp = plan.experiment
         self._static = {
+            **env.globals,
+            **self.template.globals,
             "experiment": exp.metadata,
             "experiment_name": exp.name,
             "base_config": plan.base.source,
@@ -185,5 +187,8 @@ class ConfigRenderer:
         )
         if entries is not None:
             context["entries"] = entries
-        return self.template.render(context)
+        # The context already holds the environment's globals (see __init__), so Jinja need
+        # not merge them for every run: render with a shared context, straight from the root.
+        template = self.template
+        return "".join(template.root_render_func(template.new_context(context, shared=True)))
 

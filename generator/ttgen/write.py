@@ -118,7 +118,8 @@ class AtomicFolder:
         return p
 
     def write_bytes(self, rel: str, data: bytes) -> str:
-        p = self.path(rel)
+        assert self.tmp is not None
+        p = f"{self.tmp}/{rel}"  # a plain string: a Path per file costs more than the write itself
         try:
             # os-level calls: one open, write and close per config, without a buffered file object.
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -129,7 +130,7 @@ class AtomicFolder:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise _os_problem(exc, p, f"write {rel}") from None
+            raise _os_problem(exc, Path(p), f"write {rel}") from None
         digest = hashlib.sha256(data).hexdigest()
         self.files[rel] = digest
         return digest
