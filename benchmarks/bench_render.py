@@ -48,8 +48,8 @@ print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SEL
 """
 
 
-def experiment_text(runs: int) -> str:
-    """Three variables whose grid has exactly *runs* runs (a x b x c)."""
+def experiment_text(runs: int, *, name: str = "bench") -> str:
+    """Three variables whose grid has exactly *runs* runs (a x b x c). Also used by bench_validate.py."""
     a = round(runs ** (1 / 3))
     while runs % a:
         a -= 1
@@ -62,7 +62,7 @@ def experiment_text(runs: int) -> str:
     lrs = [f"{(i + 1)}e-5" for i in range(b)]
     batches = [i + 1 for i in range(c)]
     return textwrap.dedent(f"""\
-        experiment: {{name: bench, framework: torchtune}}
+        experiment: {{name: {name}, framework: torchtune}}
         framework_config: {{base_config: llama3_2/1B_lora_single_device}}
         variables:
           lora_rank: {ranks}

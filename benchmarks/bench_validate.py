@@ -22,46 +22,24 @@ torchtune 0.6.1). Plain Python: nothing beyond ttgen's own dependencies.
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 PY = sys.executable
 TARGET_RATIO = 100.0
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_render  # noqa: E402  (a sibling script, not a package)
+
 
 def experiment_text(runs: int) -> str:
-    """Three variables whose grid has exactly *runs* runs (a x b x c)."""
-    a = round(runs ** (1 / 3))
-    while runs % a:
-        a -= 1
-    rest = runs // a
-    b = round(math.sqrt(rest))
-    while rest % b:
-        b -= 1
-    c = rest // b
-    ranks = [4 * (i + 1) for i in range(a)]
-    lrs = [f"{i + 1}e-5" for i in range(b)]
-    batches = [i + 1 for i in range(c)]
-    return textwrap.dedent(f"""\
-        experiment: {{name: bench_validate, framework: torchtune}}
-        framework_config: {{base_config: llama3_2/1B_lora_single_device}}
-        variables:
-          lora_rank: {ranks}
-          learning_rate: [{", ".join(lrs)}]
-          batch_size: {batches}
-        controls:
-          epochs: 2
-          lora_alpha: 32
-          dataset: {{data_files: /scratch/data/train.json}}
-        sweep: {{max_runs: {max(runs, 10000)}}}
-        """)
+    """The render benchmark's sweep, under this benchmark's name."""
+    return bench_render.experiment_text(runs, name="bench_validate")
 
 
 def timed(cmd: list[str], *, expect_ok: bool = True) -> tuple[float, subprocess.CompletedProcess[str]]:

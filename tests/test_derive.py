@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import run_cli, write
+from conftest import run_cli
 from test_plan import BASE, errors, experiment, plan
 from ttgen.pipeline import render_experiment
 

@@ -66,7 +66,7 @@ def text_report(result: CheckResult) -> str:
     if result.extra:
         out.append(f"extra in {where} (not rendered now):\n" + "".join(f"  {rel}\n" for rel in result.extra))
     if result.ignored:
-        out.append(f"not compared (validation report of render --validate, or files written while jobs run):\n"
+        out.append("not compared (validation report of render --validate, or files written while jobs run):\n"
                    + "".join(f"  {rel}\n" for rel in result.ignored))
     return "\n".join(out)
 
