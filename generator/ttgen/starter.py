@@ -7,15 +7,15 @@ researcher edits rather than types paths. It always renders as written.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from .base import BaseConfig
 from .catalog import load_catalog
 from .errors import BaseConfigError, Problem, SourcePos
 from .load import read_yaml_file
-from .table import ConfigPath, PathTable, dotted, split_dotted
+from .table import ConfigPath, PathTable, split_dotted
 from .yamltext import flow_text
 
 # (how the starter writes the key, the config path it resolves to), most useful first.
@@ -55,12 +55,12 @@ def _name_for(base: str) -> str:
 
 def starter_experiment(base: str, *, out: Path) -> str:
     """Text of a starter experiment.yaml for *base* (a shipped name or a YAML file) written at *out*."""
-    catalog_entry = None
     file = Path(base)
     if base.endswith((".yaml", ".yml")) and file.is_file():
         doc = read_yaml_file(file, error_cls=BaseConfigError, what="base config")
         rel = Path(_relpath(file.resolve(), out.resolve().parent))
-        source_line = f"  base_config_file: {flow_text(str(rel))}\n  recipe: lora_finetune_single_device  # set the recipe this config is for\n"
+        source_line = (f"  base_config_file: {flow_text(str(rel))}\n"
+                       "  # recipe: lora_finetune_single_device  # the recipe this config is for (needed for slurm:)\n")
         recipe = None
     else:
         catalog_entry = load_catalog().get(base, pos=SourcePos("<command line>"))
@@ -115,9 +115,5 @@ def starter_experiment(base: str, *, out: Path) -> str:
 
 
 def _relpath(target: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(target, start)
 
-
-__all__ = ["starter_experiment", "COMMON_KNOBS", "BaseConfig", "dotted"]
