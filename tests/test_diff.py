@@ -27,14 +27,20 @@ from ttgen.pipeline import render_experiment
 FIXED_NOW = dt.datetime(2025, 1, 31, 12, 34, 56, tzinfo=dt.timezone.utc)
 
 # (example, diff arguments): the last run against the base, and the first run against the last.
-GOLDEN_CASES = [
-    ("lora_rank_sweep", ("run_003",)),
-    ("lora_rank_sweep", ("run_000", "run_003")),
-    ("grid_custom_base", ("run_005",)),
-    ("grid_custom_base", ("run_000", "run_005")),
-    ("swap_logger_dataset", ("run_002",)),
-    ("swap_logger_dataset", ("run_000", "run_002")),
-]
+def _golden_cases() -> list[tuple[str, tuple[str, ...]]]:
+    """Every example: its last run against the base, and its first against its last."""
+    from ttgen.plan import plan_experiment
+
+    cases: list[tuple[str, tuple[str, ...]]] = []
+    for folder in sorted(p for p in EXAMPLES.iterdir() if (p / "experiment.yaml").exists()):
+        ids = [run.run_id for run in plan_experiment(folder / "experiment.yaml").runs()]
+        cases.append((folder.name, (ids[-1],)))
+        if len(ids) > 1:
+            cases.append((folder.name, (ids[0], ids[-1])))
+    return cases
+
+
+GOLDEN_CASES = _golden_cases()
 
 BASE = """\
 output_dir: /scratch/study
