@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -50,3 +51,30 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of equal types in equal key order (bool is not int, int is not float, -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    return bool(a == b)
+
+
+def problem_block(err: str, prefix: str) -> list[str]:
+    """The problem line of stderr starting with *prefix*, and its indented hint lines."""
+    lines = err.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(prefix):
+            block = [line]
+            for more in lines[i + 1:]:
+                if not more.startswith("    "):
+                    break
+                block.append(more)
+            return block
+    raise AssertionError(f"no problem starting with {prefix!r} in stderr:\n{err}")

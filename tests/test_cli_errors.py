@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CliResult, run_cli
+from conftest import CliResult, problem_block, run_cli
 from ttgen.write import TMP_MARK
 
 CASES = Path(__file__).resolve().parent / "cases" / "errors"
@@ -50,18 +50,7 @@ def render(tmp_path: Path, case: str, *extra: str) -> CliResult:
     return run_cli("render", case, "--out", tmp_path / "out", *extra, cwd=CASES)
 
 
-def problem_block(err: str, prefix: str) -> str:
-    """The line starting with *prefix* plus its indented hint line(s)."""
-    lines = err.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith(prefix):
-            block = [line]
-            for more in lines[i + 1:]:
-                if not more.startswith("    "):
-                    break
-                block.append(more)
-            return "\n".join(block)
-    raise AssertionError(f"no problem starting with {prefix!r} in stderr:\n{err}")
+
 
 
 def assert_nothing_written(tmp_path: Path) -> None:
@@ -197,7 +186,7 @@ def test_user_error(case: str, expected: list[Expect], tmp_path: Path) -> None:
     assert_clean_failure(result, errors=len(expected))
     offsets = []
     for exp in expected:
-        block = problem_block(result.err, exp.prefix(case))
+        block = "\n".join(problem_block(result.err, exp.prefix(case)))
         for text in exp.says:
             assert text in block.splitlines()[0], f"{text!r} not in the message:\n{block}"
         if exp.hint is not None:
@@ -219,7 +208,7 @@ def test_every_case_file_is_used() -> None:
 def test_max_runs_on_command_line(tmp_path: Path) -> None:
     result = render(tmp_path, "four_runs.yaml", "--max-runs", "3")
     assert_clean_failure(result, errors=1)
-    block = problem_block(result.err, "four_runs.yaml:9:3: variables: ")
+    block = "\n".join(problem_block(result.err, "four_runs.yaml:9:3: variables: "))
     assert "4 runs (2 x 2), more than max_runs 3" in block
     assert "--max-runs" in block
     assert_nothing_written(tmp_path)
@@ -247,7 +236,7 @@ def test_existing_out_without_force(tmp_path: Path) -> None:
     (old / "notes.txt").write_text("keep me\n")
     result = render(tmp_path, "four_runs.yaml")
     assert_clean_failure(result, errors=1)
-    block = problem_block(result.err, f"{old}: ")
+    block = "\n".join(problem_block(result.err, f"{old}: "))
     assert "already exists" in block and "--force" in block and "--out" in block
     assert sorted(p.relative_to(old).as_posix() for p in old.rglob("*")) == ["configs", "configs/run_000.yaml",
                                                                             "notes.txt"]
@@ -312,7 +301,7 @@ def test_warning(case: str, expected: Expect, tmp_path: Path) -> None:
     assert "Traceback" not in result.err
     assert result.out.startswith("Rendered ")
     assert (tmp_path / "out" / "configs" / "run_000.yaml").is_file()
-    block = problem_block(result.err, expected.prefix(case))
+    block = "\n".join(problem_block(result.err, expected.prefix(case)))
     for text in expected.says:
         assert text in block.splitlines()[0], f"{text!r} not in the warning:\n{block}"
     if expected.hint is not None:

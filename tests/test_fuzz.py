@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import run_cli, write
+from conftest import run_cli, same, write
 from ttgen.sweep import value_key
 
 Path_ = tuple[str, ...]
@@ -310,19 +310,6 @@ def _escape(c: str) -> str:
     if c.isprintable() and c not in "\u2028\u2029\x85":
         return c
     return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types in equal key order (bool is not int, int is not float, -0.0 is not 0.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
-    return bool(a == b)
 
 
 def experiment_text(case: Case) -> str:

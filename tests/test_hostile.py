@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import CliResult, run_cli, write
+from conftest import CliResult, problem_block, run_cli, write
 from ttgen.errors import UserError
 from ttgen.load import load_yaml_bytes
 from ttgen.write import TMP_MARK
@@ -108,18 +108,7 @@ def generated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def problem_block(err: str, prefix: str) -> list[str]:
-    """The problem line starting with *prefix* and its indented hint lines."""
-    lines = err.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith(prefix):
-            block = [line]
-            for more in lines[i + 1:]:
-                if not more.startswith("    "):
-                    break
-                block.append(more)
-            return block
-    raise AssertionError(f"no problem starting with {prefix!r} in stderr:\n{err}")
+
 
 
 def assert_clean_failure(result: CliResult, *, errors: int) -> None:

@@ -8,7 +8,6 @@ the whole pipeline, equal a reference merge written independently here.
 from __future__ import annotations
 
 import json
-import math
 import re
 import string
 from pathlib import Path
@@ -19,25 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import write
+from conftest import same, write
 from ttgen.catalog import load_catalog
 from ttgen.pipeline import render_experiment
 from ttgen.sweep import value_key
 
 SHIPPED = sorted(name for name, cfg in load_catalog().configs.items() if cfg.exists)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types, recursively (bool is not int, int is not float)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return a == b
 
 
 def load_omegaconf(path: Path) -> Any:
