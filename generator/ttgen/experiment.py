@@ -3,21 +3,23 @@
 The schema in `schemas/experiment.schema.json` is the single source of truth
 for the file's shape; this module only turns jsonschema's findings into
 positioned, fixable messages (using the schema's own ``x-hint`` annotations)
-and collects every one of them before raising.
+and collects every one of them before raising. A valid file never needs
+jsonschema: `ttgen.schema_check` confirms it without the import's cost.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .errors import ExperimentError, Problem
 from .load import Key, YamlDocument, display_path, read_yaml_file
 from .resources import load_schema
+from .schema_check import is_valid
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _TYPE_NAMES = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
@@ -72,6 +74,10 @@ class Experiment:
 
 
 def _schema_problems(doc: YamlDocument, schema: dict[str, Any]) -> list[Problem]:
+    if is_valid(doc.data, schema):
+        return []  # certain (see ttgen.schema_check), and it spares importing jsonschema
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[Problem] = []
     for err in validator.iter_errors(doc.data):
@@ -88,6 +94,8 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str
     value = err.instance
     kind = err.validator
     if kind == "additionalProperties":
+        import difflib  # here: only a problem needs it
+
         allowed = list(err.schema.get("properties", {}))
         out = []
         for key in value:
