@@ -67,3 +67,13 @@ def test_ls_does_not_import_torch_and_starts_fast() -> None:
     subprocess.run(["ttgen", "ls"], capture_output=True, check=True)
     # Generous bound against a busy CI machine; benchmarks/bench_render.py reports the real figure.
     assert time.perf_counter() - t < 2.0
+
+
+def test_torchtune_version_matches_importlib_metadata() -> None:
+    """The manifest's torchtune version is read from the dist-info directly (faster); it must agree."""
+    import importlib.metadata
+
+    from ttgen.catalog import torchtune_version
+
+    assert torchtune_version() == importlib.metadata.version("torchtune")
+    assert load_catalog().torchtune_version == importlib.metadata.version("torchtune")

@@ -60,7 +60,22 @@ class Catalog:
 
 
 def torchtune_version() -> str | None:
-    import importlib.metadata  # here: it costs ~15 ms to import and `ttgen --help` never needs it
+    """The installed torchtune's version, as its distribution metadata states it."""
+    pkg = _torchtune_dir()
+    infos = sorted(pkg.parent.glob("torchtune-*.dist-info")) if pkg is not None else []
+    if len(infos) == 1:
+        # What importlib.metadata would read, without its ~20 ms import (email parsing):
+        # a tenth of a small render. Anything unusual falls through to importlib.metadata.
+        try:
+            with open(infos[0] / "METADATA", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith("Version:"):
+                        return line[len("Version:"):].strip()
+                    if not line.strip():
+                        break  # end of the headers
+        except OSError:
+            pass
+    import importlib.metadata
 
     try:
         return importlib.metadata.version("torchtune")
