@@ -59,37 +59,57 @@ def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
     return exp.output_base_dir / f"{exp.name}_{now.strftime('%Y%m%d_%H%M%S')}"
 
 
-def _mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[dict[str, Any]]:
-    """Per-run rows for the run_mapping template; text of values shared by runs is built once."""
-    cache: dict[Any, str] = {}
-    static_ids = plan.static_overrides()
+@dataclass(slots=True)
+class MappingRow:
+    """One run's entry for the run_mapping template (``run.run_id``, ``run.variables_text``, ...).
 
-    def entry(name: str, value: Any, source: str | None, key: Any) -> str:
-        hit = cache.get(key) if key is not None else None
-        if hit is None:
-            inline, block = value_text(value, indent=4, source=source)
-            hit = "    " + key_text(name) + ":" + (" " + inline if inline else "") + "\n" + block
-            if key is not None:
-                cache[key] = hit
-        return hit
+    Attributes, not dict keys: Jinja resolves ``run.x`` with getattr first, and a failed
+    getattr per field and run would be a third of the mapping's cost.
+    """
+
+    run_id: str
+    variables: dict[str, Any]
+    variables_text: str
+    overrides_text: str
+    derived_text: str
+    output_dir: Any
+    output_dir_auto: bool
+
+
+def _mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[MappingRow]:
+    """Per-run rows for the run_mapping template; text of values shared by runs is built once."""
+    static_ids = plan.static_overrides()
+    variables = plan.variables
+    variable_texts: dict[tuple[int, int], str] = {}
+    override_texts: dict[int, str] = {}
+
+    def entry(name: str, value: Any, source: str | None) -> str:
+        inline, block = value_text(value, indent=4, source=source)
+        return "    " + key_text(name) + ":" + (" " + inline if inline else "") + "\n" + block
 
     for run in runs:
-        variables = "".join(entry(v.name, run.variables[v.name], v.source(c), ("v", vi, c))
-                            for vi, (v, c) in enumerate(zip(plan.variables, run.point.choices)))
-        overrides = "".join(
-            entry(dotted(ov.path), ov.value, ov.source if id(ov) in static_ids else None,
-                  ("o", id(ov)) if id(ov) in static_ids else None)
-            for ov in run.overrides if ov.origin != "auto")
-        derived = "".join(entry(name, value, None, None) for name, value in run.derived.items())
-        yield {
-            "run_id": run.run_id,
-            "variables": run.variables,
-            "variables_text": variables,
-            "overrides_text": overrides,
-            "derived_text": derived,
-            "output_dir": run.output_dir,
-            "output_dir_auto": run.output_dir_auto,
-        }
+        parts = []
+        for vi, c in enumerate(run.point.choices):
+            text = variable_texts.get((vi, c))
+            if text is None:
+                v = variables[vi]
+                text = variable_texts[vi, c] = entry(v.name, v.values[c], v.source(c))
+            parts.append(text)
+        overrides = []
+        for ov in run.overrides:
+            if ov.origin == "auto":
+                continue
+            if id(ov) in static_ids:  # shared by every run taking this value: safe to key by identity
+                text = override_texts.get(id(ov))
+                if text is None:
+                    text = override_texts[id(ov)] = entry(dotted(ov.path), ov.value, ov.source)
+            else:
+                text = entry(dotted(ov.path), ov.value, None)
+            overrides.append(text)
+        derived = "".join([entry(name, value, None) for name, value in run.derived.items()])
+        yield MappingRow(run_id=run.run_id, variables=run.variables, variables_text="".join(parts),
+                         overrides_text="".join(overrides), derived_text=derived, output_dir=run.output_dir,
+                         output_dir_auto=run.output_dir_auto)
 
 
 def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:

@@ -89,31 +89,21 @@ class Plan:
     def _iter(self, shared: frozenset[Any] | None) -> Iterator[RunConfig]:
         """Runs with derived values evaluated; *shared* output_dirs get <dir>/<run_id> (None: never)."""
         variables = self.variables
+        names = [v.name for v in variables]
+        values_of = [v.values for v in variables]
         static = self._static
         templates = self._variable_templates
         dynamic = bool(self.derived_controls) or any(any(t) for t in templates)
         base_dir = self.controlled.tree.get("output_dir")
+        root_pos = self.experiment.doc.pos(())
         for point in self.sweep:
-            values = {v.name: v.values[c] for v, c in zip(variables, point.choices)}
-            overrides = []
-            derived: dict[str, Any] = {}
-            scope = self._scope(point, values) if dynamic else None
-            for vi, c in enumerate(point.choices):
-                ov = static[vi][c]
-                tpl = templates[vi][c]
-                if tpl is not None:
-                    assert scope is not None
-                    value = tpl.evaluate(scope)
-                    derived[ov.key] = value
-                    ov = Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
-                                  doc_path=ov.doc_path, positions=ov.positions)
-                overrides.append(ov)
-            for ctl, tpl in self.derived_controls:
-                assert scope is not None
-                value = tpl.evaluate(scope)
-                derived[ctl.key] = value
-                overrides.append(Override(key=ctl.key, path=ctl.path, value=value, origin="control", pos=ctl.pos,
-                                          doc_path=ctl.doc_path, positions=ctl.positions))
+            choices = point.choices
+            values = {name: vals[c] for name, vals, c in zip(names, values_of, choices)}
+            if dynamic:
+                overrides, derived = self._derive(point, values)
+            else:
+                # Almost every sweep: each run picks Overrides built once per value.
+                overrides, derived = [row[c] for row, c in zip(static, choices)], {}
             out = base_dir
             for ov in overrides:
                 if ov.path == OUTPUT_DIR:
@@ -122,9 +112,30 @@ class Plan:
             if auto:
                 out = f"{out.rstrip('/')}/{point.run_id}"
                 overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",
-                                          pos=self.experiment.doc.pos(()), doc_path=()))
+                                          pos=root_pos, doc_path=()))
             yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
                             output_dir_auto=auto, derived=derived)
+
+    def _derive(self, point: RunPoint, values: dict[str, Any]) -> tuple[list[Override], dict[str, Any]]:
+        """A run's overrides with its {{ ... }} values evaluated, and those values by name."""
+        scope = self._scope(point, values)
+        overrides = []
+        derived: dict[str, Any] = {}
+        for vi, c in enumerate(point.choices):
+            ov = self._static[vi][c]
+            tpl = self._variable_templates[vi][c]
+            if tpl is not None:
+                value = tpl.evaluate(scope)
+                derived[ov.key] = value
+                ov = Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
+                              doc_path=ov.doc_path, positions=ov.positions)
+            overrides.append(ov)
+        for ctl, tpl in self.derived_controls:
+            value = tpl.evaluate(scope)
+            derived[ctl.key] = value
+            overrides.append(Override(key=ctl.key, path=ctl.path, value=value, origin="control", pos=ctl.pos,
+                                      doc_path=ctl.doc_path, positions=ctl.positions))
+        return overrides, derived
 
     def runs(self) -> Iterator[RunConfig]:
         """The runs in order; each is small: the configs themselves are built when rendered."""

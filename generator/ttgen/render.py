@@ -120,7 +120,7 @@ class ConfigRenderer:
         self._lines = [_line(e.depth, e.key, e.value, e.block, e.origin) for e in self._entries]
         self._leaf_index = {e.path: i for i, e in enumerate(self._entries)
                             if not isinstance(get_path(controlled.tree, e.path), dict)}
-        self._cache: dict[Any, tuple[str, Entry]] = {}
+        self._cache: dict[Any, tuple[str, Entry | None]] = {}
         self._static_ids = plan.static_overrides()
         exp = plan.experiment
         self._static = {
@@ -139,19 +139,25 @@ class ConfigRenderer:
     def _simple(self, run: RunConfig) -> bool:
         return all(ov.path in self._leaf_index and not isinstance(ov.value, dict) for ov in run.overrides)
 
-    def _override_line(self, ov: Any) -> tuple[str, Entry]:
+    def _override_line(self, ov: Any) -> tuple[str, Entry | None]:
+        """The line of an overridden leaf (and its Entry when the template wants entries)."""
         source = ov.source
-        # Overrides shared across runs are cached by identity; values computed per run by value.
-        key = id(ov) if id(ov) in self._static_ids else (ov.path, value_key(ov.value), ov.origin, ov.key, source)
-        hit = self._cache.get(key)
+        if ov.origin == "auto":
+            key = None  # a per-run output_dir: never seen twice, so never cached
+        elif id(ov) in self._static_ids:
+            key = id(ov)  # shared across runs: cached by identity
+        else:
+            key = (ov.path, value_key(ov.value), ov.origin, ov.key, source)  # computed per run: by value
+        hit = self._cache.get(key) if key is not None else None
         if hit is None:
             base = self._entries[self._leaf_index[ov.path]]
             inline, block = value_text(ov.value, indent=INDENT * base.depth,
                                        source=source if not isinstance(ov.value, (dict, list)) else None)
-            entry = Entry(base.path, base.depth, base.key, inline, block, origin_label(ov))
-            hit = (_line(entry.depth, entry.key, inline, block, entry.origin), entry)
-            if isinstance(key, int) or len(self._cache) < self.DYNAMIC_CACHE_LIMIT:
-                self._cache[key] = hit  # per-run values (auto output_dir) must not grow memory with runs
+            origin = origin_label(ov)
+            entry = Entry(base.path, base.depth, base.key, inline, block, origin) if self._wants_entries else None
+            hit = (_line(base.depth, base.key, inline, block, origin), entry)
+            if isinstance(key, int) or (key is not None and len(self._cache) < self.DYNAMIC_CACHE_LIMIT):
+                self._cache[key] = hit  # per-run values must not grow memory with runs
         return hit
 
     def body(self, run: RunConfig) -> tuple[str, list[Entry] | None]:
@@ -162,7 +168,7 @@ class ConfigRenderer:
             for ov in run.overrides:
                 i = self._leaf_index[ov.path]
                 lines[i], entry = self._override_line(ov)
-                if entries is not None:
+                if entries is not None and entry is not None:
                     entries[i] = entry
             return "".join(lines), entries
         merged = self.plan.merged(run)

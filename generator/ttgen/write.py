@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import shutil
-import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterable
+from typing import Iterable
 
 from .errors import OutputError, Problem, SourcePos
 
 TMP_MARK = ".ttgen-tmp-"
 OLD_MARK = ".ttgen-old-"
+
+
+def _token() -> str:
+    # Random, for names no other process picks; os.urandom spares importing uuid (~3 ms).
+    return os.urandom(4).hex()
 
 
 def _os_problem(exc: OSError, where: Path, doing: str) -> OutputError:
@@ -40,37 +45,10 @@ def _os_problem(exc: OSError, where: Path, doing: str) -> OutputError:
     return OutputError([Problem(f"cannot {doing}: {exc.strerror or exc}", pos=SourcePos(str(where)), hint=hint)])
 
 
-class _HashingWriter:
-    """A text file being streamed to disk in large blocks, hashing the bytes it writes."""
-
-    BLOCK = 1 << 16
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
-        self._hash = hashlib.sha256()
-        self._pending: list[str] = []
-        self._size = 0
-
-    def write(self, text: str) -> None:
-        # Templates stream many small chunks: join them before encoding, hashing and writing.
-        self._pending.append(text)
-        self._size += len(text)
-        if self._size >= self.BLOCK:
-            self.flush()
-
-    def flush(self) -> None:
-        data = "".join(self._pending).encode("utf-8")
-        self._pending.clear()
-        self._size = 0
-        self._hash.update(data)
-        self._handle.write(data)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
 class AtomicFolder:
     """Collects files in a temporary folder and renames it to *target* on success."""
+
+    STREAM_BATCH = 4096  # chunks joined per write by `stream_text`
 
     def __init__(self, target: Path, *, force: bool = False, unique: bool = False) -> None:
         self.target = Path(target)
@@ -99,7 +77,7 @@ class AtomicFolder:
         parent = self.target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = parent / f".{self.target.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            self.tmp = parent / f".{self.target.name}{TMP_MARK}{os.getpid()}-{_token()}"
             self.tmp.mkdir()
         except OSError as exc:
             raise _os_problem(exc, parent, "create the output folder") from None
@@ -139,16 +117,21 @@ class AtomicFolder:
         return self.write_bytes(rel, text.encode("utf-8"))
 
     def stream_text(self, rel: str, chunks: Iterable[str]) -> str:
+        """Write text that arrives in many small chunks (a template's output), hashing it."""
         p = self.path(rel)
+        digest = hashlib.sha256()
+        chunks = iter(chunks)
         try:
             with open(p, "wb") as fh:
-                writer = _HashingWriter(fh)
-                for chunk in chunks:
-                    writer.write(chunk)
-                writer.flush()
+                # Join a batch of chunks at a time: a template yields a dozen pieces per run,
+                # and one Python-level call per piece would cost more than the writing.
+                while batch := list(itertools.islice(chunks, self.STREAM_BATCH)):
+                    data = "".join(batch).encode("utf-8")
+                    digest.update(data)
+                    fh.write(data)
         except OSError as exc:
             raise _os_problem(exc, p, f"write {rel}") from None
-        self.files[rel] = writer.hexdigest()
+        self.files[rel] = digest.hexdigest()
         return self.files[rel]
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -172,7 +155,7 @@ class AtomicFolder:
                     raise OutputError([Problem("output folder appeared while rendering",
                                                pos=SourcePos(str(self.target)),
                                                hint="pass --force to replace it, or choose another folder with --out")])
-                old = self.target.parent / f".{self.target.name}{OLD_MARK}{uuid.uuid4().hex[:8]}"
+                old = self.target.parent / f".{self.target.name}{OLD_MARK}{_token()}"
                 os.rename(self.target, old)
             os.rename(self.tmp, self.target)
         except BaseException as exc:  # an OSError, or Ctrl-C between the two renames
