@@ -30,6 +30,7 @@ def test_bench_render_prints_every_figure(tmp_path: Path) -> None:
                          rf"the fixed cost: ttgen/floor = -?[\d.]+$", out, re.M), out
         assert re.search(rf"^\s+{n} ttgen/floor of each back-to-back pair: [\d.]+$", out, re.M), out
     assert re.search(r"^peak RSS ttgen: [\d.]+ MB at 8 runs, [\d.]+ MB at 27 runs", out, re.M), out
+    assert re.search(r"^target (met   |MISSED)  peak RSS grows", out, re.M), out
     assert re.search(r"^ttgen --help: [\d.]+ s wall", out, re.M) and re.search(r"^ttgen ls: +[\d.]+ s wall", out, re.M)
     # The rendered sweep has the run count asked for: the benchmark measures what it says.
     assert len(list((tmp_path / "ttgen_27_0" / "configs").glob("run_[0-9]*.yaml"))) == 27
