@@ -96,6 +96,9 @@ class Plan:
         dynamic = bool(self.derived_controls) or any(any(t) for t in templates)
         base_dir = self.controlled.tree.get("output_dir")
         root_pos = self.experiment.doc.pos(())
+        # Most sweeps never set output_dir per run: then whether it is shared is known once.
+        may_set_output_dir = dynamic or any(v.path == OUTPUT_DIR for v in variables)
+        base_auto = shared is not None and isinstance(base_dir, str) and value_key(base_dir) in shared
         for point in self.sweep:
             choices = point.choices
             values = {name: vals[c] for name, vals, c in zip(names, values_of, choices)}
@@ -105,10 +108,13 @@ class Plan:
                 # Almost every sweep: each run picks Overrides built once per value.
                 overrides, derived = [row[c] for row, c in zip(static, choices)], {}
             out = base_dir
-            for ov in overrides:
-                if ov.path == OUTPUT_DIR:
-                    out = ov.value
-            auto = shared is not None and isinstance(out, str) and value_key(out) in shared
+            if may_set_output_dir:
+                for ov in overrides:
+                    if ov.path == OUTPUT_DIR:
+                        out = ov.value
+                auto = shared is not None and isinstance(out, str) and value_key(out) in shared
+            else:
+                auto = base_auto
             if auto:
                 out = f"{out.rstrip('/')}/{point.run_id}"
                 overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",

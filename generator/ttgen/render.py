@@ -134,6 +134,7 @@ class ConfigRenderer:
             "run_count": len(plan),
         }
         self._var_paths = {v.name: dotted(v.path) for v in plan.variables}
+        self._var_names = [v.name for v in plan.variables]
         self._var_texts = [[v.text(i) for i in range(len(v.values))] for v in plan.variables]
 
     def _simple(self, run: RunConfig) -> bool:
@@ -184,9 +185,9 @@ class ConfigRenderer:
             run_index=run.index,
             variables=run.variables,
             variable_paths=self._var_paths,
-            variable_texts={v.name: self._var_texts[i][c]
-                            for i, (v, c) in enumerate(zip(self.plan.variables, run.point.choices))},
-            derived={name: flow_text(value) for name, value in run.derived.items()},
+            variable_texts={name: texts[c] for name, texts, c in zip(self._var_names, self._var_texts,
+                                                                      run.point.choices)},
+            derived={name: flow_text(value) for name, value in run.derived.items()} if run.derived else {},
             output_dir=run.output_dir,
             output_dir_auto=run.output_dir_auto,
             body=body,

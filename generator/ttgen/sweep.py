@@ -67,6 +67,9 @@ class Sweep:
     def _grid(self) -> Iterator[tuple[int, ...]]:
         n = len(self.variables)
         lengths = [len(self.variables[g[0]].values) for g in self.groups]
+        if all(group == (i,) for i, group in enumerate(self.groups)) and len(self.groups) == n:
+            yield from itertools.product(*(range(k) for k in lengths))  # no zip: the grid is the product
+            return
         for combo in itertools.product(*(range(k) for k in lengths)):
             choices = [0] * n
             for group, pick in zip(self.groups, combo):
@@ -75,12 +78,13 @@ class Sweep:
             yield tuple(choices)
 
     def __iter__(self) -> Iterator[RunPoint]:
-        width = run_id_width(self.count)
+        run_id = f"run_{{:0{run_id_width(self.count)}d}}".format
+        excluded = self.excluded
         index = 0
         for choices in self._grid():
-            if choices in self.excluded:
+            if excluded and choices in excluded:
                 continue
-            yield RunPoint(index=index, run_id=f"run_{index:0{width}d}", choices=choices)
+            yield RunPoint(index=index, run_id=run_id(index), choices=choices)
             index += 1
 
 
