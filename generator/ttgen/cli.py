@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         return EXIT_INVALID
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if previous_hup is not None:
+        if hup is not None and previous_hup is not None:
             signal.signal(hup, previous_hup)
 
 

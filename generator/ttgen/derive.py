@@ -61,10 +61,8 @@ class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
                     and right * max(abs(left).bit_length(), 1) > MAX_POWER_BITS:
                 raise jinja2.sandbox.SecurityError(f"{left} ** {right} is too large")
             return left**right
-        if isinstance(left, (str, list)) and isinstance(right, int) or \
-                isinstance(right, (str, list)) and isinstance(left, int):
-            seq, n = (left, right) if isinstance(left, (str, list)) else (right, left)
-            if len(seq) * n > MAX_REPEAT:
+        for seq, n in ((left, right), (right, left)):  # "ab" * 3 and 3 * "ab"
+            if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
                 raise jinja2.sandbox.SecurityError(f"repeating a sequence {n} times is too large")
         return left * right
 

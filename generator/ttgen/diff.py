@@ -362,7 +362,8 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[ConfigP
         old, new = _get(before, path), _get(after, path)
         if old is MISSING or new is MISSING:
             # A whole mapping added or removed: one row per leaf below it.
-            present, change = (new, "added") if old is MISSING else (old, "removed")
+            change: Change = "added" if old is MISSING else "removed"
+            present = new if old is MISSING else old
             for leaf, value in _leaves(present, path):
                 rows[leaf] = (change, MISSING, value) if change == "added" else (change, value, MISSING)
             continue

@@ -116,6 +116,7 @@ class Plan:
             else:
                 auto = base_auto
             if auto:
+                assert isinstance(out, str)  # only a text output_dir is ever shared
                 out = f"{out.rstrip('/')}/{point.run_id}"
                 overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",
                                           pos=root_pos, doc_path=()))
@@ -263,7 +264,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
         if not kept:
             continue
         setter = next(c for c in resolved.controls if parent + ("_component_",) in _paths_set(c))
-        where = setter.doc_path + (parent + ("_component_",))[len(setter.path):]
+        where: tuple[Any, ...] = setter.doc_path + (parent + ("_component_",))[len(setter.path):]
         problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new}; these keys are kept from the "
                       f"base and may not fit the new component: {', '.join(kept)}",
                       pos=exp.doc.pos(where), path=display_path(where),
@@ -280,8 +281,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
             touched = [p for p, label in merged.origins.items() if controlled.origins.get(p) != label]
             added = merged.new - controlled.new
             for path in sorted(p for p in added if p[:-1] not in added):
-                parent = get_path(controlled.tree, path[:-1]) if path[:-1] else controlled.tree
-                close = near_miss(path[-1], list(parent)) if isinstance(parent, dict) else None
+                container = get_path(controlled.tree, path[:-1]) if path[:-1] else controlled.tree
+                close = near_miss(path[-1], list(container)) if isinstance(container, dict) else None
                 if close:
                     where = ov.doc_path + path[len(var.path):]
                     problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(path[:-1] + (close,))!r}?",

@@ -143,6 +143,7 @@ class ConfigRenderer:
     def _override_line(self, ov: Any) -> tuple[str, Entry | None]:
         """The line of an overridden leaf (and its Entry when the template wants entries)."""
         source = ov.source
+        key: Any
         if ov.origin == "auto":
             key = None  # a per-run output_dir: never seen twice, so never cached
         elif id(ov) in self._static_ids:

@@ -20,7 +20,8 @@ from functools import lru_cache
 from typing import Any
 
 # Keywords that never affect validity by themselves ($defs is only reached through $ref).
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "x-hint", "examples", "default"})
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "x-hint", "examples",
+                          "default"})
 _KNOWN = frozenset({"type", "const", "$ref", "properties", "additionalProperties", "required", "minProperties",
                     "items", "minItems", "uniqueItems", "minLength", "pattern", "minimum", "anyOf", "oneOf"})
 

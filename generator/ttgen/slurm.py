@@ -185,7 +185,7 @@ def _extra_directives(exp: Experiment, section: dict[str, Any], problems: Proble
     """extra_directives without their optional ``#SBATCH`` prefix; reports items (and fields) not fit for one line."""
     out: list[str] = []
     for i, raw in enumerate(section.get("extra_directives") or []):
-        where = ("slurm", "extra_directives", i)
+        where: tuple[Any, ...] = ("slurm", "extra_directives", i)
         text = re.sub(r"^\s*#SBATCH\s+", "", raw).strip()
         if "\n" in text or "\r" in text or not text.startswith("-"):
             problems.error(f"{raw!r} is not one #SBATCH option", pos=exp.doc.pos(where), path=display_path(where),
@@ -272,8 +272,9 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
 
     folder.mkdir(LOG_DIR)
     configs_dir, log_dir = final_dir / "configs", final_dir / LOG_DIR
-    runs = [{"run_id": r.run_id, "index": r.index, "config": str(configs_dir / f"{r.run_id}.yaml"),
-             "variables": r.variables} for r in plan.runs()]
+    runs: list[dict[str, Any]] = [
+        {"run_id": r.run_id, "index": r.index, "config": str(configs_dir / f"{r.run_id}.yaml"),
+         "variables": r.variables} for r in plan.runs()]
     id_width = len(runs[-1]["run_id"]) - len("run_")
     context: dict[str, Any] = {
         "experiment_name": exp.name,

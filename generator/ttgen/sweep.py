@@ -108,7 +108,7 @@ def build_sweep(exp: Experiment, variables: tuple[Variable, ...], *, max_runs: i
     for gi, group in enumerate(exp.sweep.get("zip") or []):
         members: list[int] = []
         for j, name in enumerate(group):
-            where = ("sweep", "zip", gi, j)
+            where: tuple[Any, ...] = ("sweep", "zip", gi, j)
             if name not in by_name:
                 problems.error(f"zip names {name!r}, which is not a variable", pos=doc.pos(where),
                                path=display_path(where), hint="variables: " + ", ".join(by_name) if by_name else "add it under variables:")
