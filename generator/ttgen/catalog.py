@@ -59,6 +59,7 @@ class Catalog:
         return cfg
 
 
+@lru_cache(maxsize=1)
 def torchtune_version() -> str | None:
     """The installed torchtune's version, as its distribution metadata states it."""
     pkg = _torchtune_dir()

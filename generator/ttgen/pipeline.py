@@ -203,8 +203,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
 
             validation = validate_output_folder(folder.path(""))
             folder.write_text(REPORT_FILE, validation.text())
-        files = folder.files  # shared, not copied: with 10,000 runs it is the largest thing held
-        # Streamed: with 10,000 runs the file list is the largest thing ttgen holds.
+        # Shared, not copied, and streamed: with 10,000 runs the file list is the largest thing held.
+        files = folder.files
         folder.stream_text("manifest.yaml", manifest.generate(
             ttgen_version=__version__,
             torchtune_version=base.torchtune_version,

@@ -82,6 +82,16 @@ class Plan:
             scope.setdefault(name, value)
         return scope
 
+    @property
+    def has_derived(self) -> bool:
+        """Whether runs evaluate {{ ... }} values (templated controls or variable values)."""
+        return bool(self.derived_controls) or any(any(t) for t in self._variable_templates)
+
+    @property
+    def output_dir_per_run(self) -> bool:
+        """Whether a run may set output_dir itself (a variable or a derived value), not only the controls."""
+        return self.has_derived or any(v.path == OUTPUT_DIR for v in self.variables)
+
     def static_overrides(self) -> frozenset[int]:
         """ids of the Override objects shared by every run that uses them (safe cache keys)."""
         return frozenset(id(ov) for row in self._static for ov in row)
@@ -92,12 +102,11 @@ class Plan:
         names = [v.name for v in variables]
         values_of = [v.values for v in variables]
         static = self._static
-        templates = self._variable_templates
-        dynamic = bool(self.derived_controls) or any(any(t) for t in templates)
+        dynamic = self.has_derived
         base_dir = self.controlled.tree.get("output_dir")
         root_pos = self.experiment.doc.pos(())
         # Most sweeps never set output_dir per run: then whether it is shared is known once.
-        may_set_output_dir = dynamic or any(v.path == OUTPUT_DIR for v in variables)
+        may_set_output_dir = self.output_dir_per_run
         base_auto = shared is not None and isinstance(base_dir, str) and value_key(base_dir) in shared
         for point in self.sweep:
             choices = point.choices
@@ -173,10 +182,9 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     output_dir values two or more runs would share (SPEC §5: those runs get
     <dir>/<run_id>), computed on final values, derived ones included.
     """
-    if not plan.derived_controls and not any(any(t) for t in plan._variable_templates):
-        if not any(v.path == OUTPUT_DIR for v in plan.variables):
-            value = plan.controlled.tree.get("output_dir")
-            return frozenset([value_key(value)]) if isinstance(value, str) and len(plan) > 1 else frozenset()
+    if not plan.output_dir_per_run:
+        value = plan.controlled.tree.get("output_dir")
+        return frozenset([value_key(value)]) if isinstance(value, str) and len(plan) > 1 else frozenset()
     counts: dict[Any, int] = {}
     seen: set[str] = set()
     tree = plan.controlled.tree

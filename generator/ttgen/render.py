@@ -188,7 +188,7 @@ class ConfigRenderer:
             variable_paths=self._var_paths,
             variable_texts={name: texts[c] for name, texts, c in zip(self._var_names, self._var_texts,
                                                                       run.point.choices)},
-            derived={name: flow_text(value) for name, value in run.derived.items()} if run.derived else {},
+            derived={name: flow_text(value) for name, value in run.derived.items()},
             output_dir=run.output_dir,
             output_dir_auto=run.output_dir_auto,
             body=body,

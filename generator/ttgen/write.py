@@ -68,7 +68,7 @@ class AtomicFolder:
         if self.target.exists() and not self.target.is_dir():
             raise OutputError([Problem("output path exists and is not a folder", pos=SourcePos(str(self.target)),
                                        hint="choose another folder with --out")])
-        if self.target.exists() and not self.force and not self.unique:
+        if self.target.exists() and not self.force:
             raise OutputError([Problem("output folder already exists", pos=SourcePos(str(self.target)),
                                        hint="pass --force to replace it, or choose another folder with --out")])
 
