@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Problem, RunLookupError, SourcePos
+from .validate_report import REPORT_FILE
 
 MANIFEST = "manifest.yaml"
-VALIDATION_REPORT = "validation_report.txt"
+VALIDATION_REPORT = REPORT_FILE  # the file `render --validate` adds
 _CREATED_AT = re.compile(rb"^created_at:[^\n]*\n?", re.M)
 
 

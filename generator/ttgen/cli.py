@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .commands import COMMAND_MODULES
-from .commands._common import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, print_problems
+from .commands._common import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, plural, print_problems
 
 
 def build_parser(prog: str = "ttgen") -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     from .errors import UserError
 
+    written = "; nothing was written" if getattr(args, "writes_output", False) else ""
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     # A dropped ssh session (SIGHUP) unwinds the same way, unless nohup made it ignored.
     hup = getattr(signal, "SIGHUP", None)
@@ -65,9 +66,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         if os.environ.get("TTGEN_TRACEBACK"):
             raise
         print_problems(err.problems)
-        n = len(err.errors)
-        written = "; nothing was written" if getattr(args, "writes_output", False) else ""
-        print(f"{prog}: {n} error{'s' if n != 1 else ''}{written}", file=sys.stderr)
+        print(f"{prog}: {plural(len(err.errors), 'error')}{written}", file=sys.stderr)
         if getattr(args, "json", False):
             # Automation reading stdout gets one JSON document on failure too.
             print(json.dumps({"ok": False, "errors": [p.to_json() for p in err.errors],
@@ -75,7 +74,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
                              indent=2))
         return EXIT_INVALID
     except KeyboardInterrupt:
-        written = "; nothing was written" if getattr(args, "writes_output", False) else ""
         print(f"{prog}: interrupted{written}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

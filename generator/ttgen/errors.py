@@ -17,6 +17,11 @@ from typing import Iterable, Literal
 Severity = Literal["error", "warning"]
 
 
+def plural(n: int, word: str) -> str:
+    """``1 config``, ``2 configs``: for the counts in messages and summaries."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True, order=True)
 class SourcePos:
     """A place in a file: 1-based line and column, as editors count them."""

@@ -199,7 +199,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
         validation = None
         if validate:
-            from .validate import REPORT_FILE, validate_output_folder
+            from .validate import validate_output_folder
+            from .validate_report import REPORT_FILE
 
             validation = validate_output_folder(folder.path(""))
             folder.write_text(REPORT_FILE, validation.text())

@@ -58,7 +58,7 @@ def starter_experiment(base: str, *, out: Path) -> str:
     file = Path(base)
     if base.endswith((".yaml", ".yml")) and file.is_file():
         doc = read_yaml_file(file, error_cls=BaseConfigError, what="base config")
-        rel = Path(_relpath(file.resolve(), out.resolve().parent))
+        rel = Path(os.path.relpath(file.resolve(), out.resolve().parent))
         source_line = (f"  base_config_file: {flow_text(str(rel))}\n"
                        "  # recipe: lora_finetune_single_device  # the recipe this config is for (needed for slurm:)\n")
         recipe = None
@@ -112,8 +112,4 @@ def starter_experiment(base: str, *, out: Path) -> str:
         "# Derived values: lora_alpha: \"{{ 2 * lora_rank }}\" (a Jinja expression per run)",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _relpath(target: Path, start: Path) -> str:
-    return os.path.relpath(target, start)
 

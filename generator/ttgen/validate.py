@@ -23,7 +23,6 @@ from .load import Key, display_path, read_yaml_file
 from .validate_report import ConfigIssue, ConfigResult, ValidationReport
 from .validate_static import check_static
 
-REPORT_FILE = "validation_report.txt"
 CONFIG_GLOB = "run_*.yaml"
 RUN_FILE = re.compile(r"run_[0-9]+\.yaml")  # not run_mapping.yaml
 
@@ -38,10 +37,17 @@ class ConfigFile:
     base: Path | None = None  # base_config.yaml of the output folder, for hints on swapped components
 
 
-def _run_files(configs_dir: Path, *, display_dir: str, base: Path | None) -> list[ConfigFile]:
+def _base_for(configs_dir: Path) -> Path | None:
+    """The base_config.yaml of the output folder holding *configs_dir*, when it is one."""
+    base = configs_dir.parent / "base_config.yaml"
+    return base if configs_dir.name == "configs" and base.is_file() else None
+
+
+def _run_files(configs_dir: Path, *, display_dir: str) -> list[ConfigFile]:
     files = sorted((p for p in configs_dir.glob(CONFIG_GLOB) if RUN_FILE.fullmatch(p.name)),
                    key=lambda p: (len(p.stem), p.stem))
     prefix = display_dir.rstrip("/") + "/" if display_dir else ""
+    base = _base_for(configs_dir)
     return [ConfigFile(path=p, display=prefix + p.name, run_id=p.stem, base=base) for p in files if p.is_file()]
 
 
@@ -59,21 +65,15 @@ def find_configs(targets: Sequence[Path | str]) -> list[ConfigFile]:
         shown = str(target)
         if target.is_dir():
             if (target / "configs").is_dir():
-                base = target / "base_config.yaml"
-                files = _run_files(target / "configs", display_dir=str(target / "configs"),
-                                   base=base if base.is_file() else None)
+                files = _run_files(target / "configs", display_dir=str(target / "configs"))
             else:
-                base = target.parent / "base_config.yaml"
-                files = _run_files(target, display_dir=shown,
-                                   base=base if target.name == "configs" and base.is_file() else None)
+                files = _run_files(target, display_dir=shown)
             if not files:
                 problems.append(Problem(f"no configs ({CONFIG_GLOB}) in this folder", pos=SourcePos(shown),
                                         hint="give an output folder of ttgen render, its configs/ folder, "
                                              "or config files"))
         elif target.is_file():
-            base = target.parent.parent / "base_config.yaml"
-            files = [ConfigFile(path=target, display=shown, run_id=target.stem,
-                                base=base if target.parent.name == "configs" and base.is_file() else None)]
+            files = [ConfigFile(path=target, display=shown, run_id=target.stem, base=_base_for(target.parent))]
         else:
             problems.append(Problem("no such file or folder", pos=SourcePos(shown),
                                     hint="check the path (relative to the current folder)"))
@@ -199,6 +199,4 @@ def validate_output_folder(folder: Path, *, level: int | None = None) -> Validat
     Used by ``render --validate`` on the temporary folder before it is renamed,
     so the report holds no temporary path.
     """
-    base = folder / "base_config.yaml"
-    configs = _run_files(folder / "configs", display_dir="configs", base=base if base.is_file() else None)
-    return validate_configs(configs, level=level)
+    return validate_configs(_run_files(folder / "configs", display_dir="configs"), level=level)

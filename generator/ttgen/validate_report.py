@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Problem, Severity, SourcePos
+from .errors import Problem, Severity, SourcePos, plural
+
+REPORT_FILE = "validation_report.txt"  # written by `ttgen render --validate`, ignored by `ttgen check`
 
 LEVEL_TEXT = {
     1: "level 1 (loads with OmegaConf, interpolations resolve, _component_ names, types of well-known keys)",
@@ -118,16 +120,15 @@ class ValidationReport:
     def summary(self) -> str:
         """One line: how many configs, at which level, and the verdict."""
         n = len(self.results)
-        head = f"{n} config{'s' if n != 1 else ''} checked at level {self.level}"
+        head = f"{plural(n, 'config')} checked at level {self.level}"
         if self.level == 2:
-            head += f" ({len(self.components)} distinct component{'s' if len(self.components) != 1 else ''})"
+            head += f" ({plural(len(self.components), 'distinct component')})"
         n_err, n_warn = len(self.errors), len(self.warnings)
-        warn = f", {n_warn} warning{'s' if n_warn != 1 else ''}" if n_warn else ""
+        warn = f", {plural(n_warn, 'warning')}" if n_warn else ""
         if not n_err:
             return f"{head}: all passed{warn}"
         n_bad = len(self.failed_configs)
-        return (f"{head}: {n_err} error{'s' if n_err != 1 else ''}{warn} "
-                f"in {n_bad} of {n} config{'s' if n != 1 else ''}")
+        return f"{head}: {plural(n_err, 'error')}{warn} in {n_bad} of {plural(n, 'config')}"
 
     def text(self) -> str:
         """The report file: verdict, what was checked, then every problem (deterministic)."""
@@ -144,10 +145,10 @@ class ValidationReport:
             lines.extend(f"  {name}" for name in self.components)
         lines.append("configs:")
         for r in self.results:
-            state = "ok" if r.ok else f"{len(r.errors)} error{'s' if len(r.errors) != 1 else ''}"
+            state = "ok" if r.ok else plural(len(r.errors), "error")
             n_warn = len(r.issues) - len(r.errors)
             if n_warn:
-                state += f", {n_warn} warning{'s' if n_warn != 1 else ''}"
+                state += f", {plural(n_warn, 'warning')}"
             lines.append(f"  {r.run_id}: {r.file}: {state}")
         if self.issues:
             lines.append("problems:")

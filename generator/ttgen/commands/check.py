@@ -13,18 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import EXIT_INVALID, EXIT_OK, plural, print_problems
+from ._common import EXIT_INVALID, EXIT_OK, plural, positive_int, print_problems
 
 if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays fast
     from ..check import CheckResult
 
 JSON_FORMAT, JSON_VERSION = "ttgen-check", 1
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(text)
 
 
 def register(sub: Any) -> None:
@@ -35,7 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="the experiment.yaml file")
     p.add_argument("--against", type=Path, metavar="DIR", required=True,
                    help="the output folder to compare with (e.g. the one committed to your repository)")
-    p.add_argument("--max-runs", type=_positive_int, metavar="N", help="as for render")
+    p.add_argument("--max-runs", type=positive_int, metavar="N", help="as for render")
     p.add_argument("--templates", type=Path, metavar="DIR", help="as for render: the templates DIR was rendered with")
     p.add_argument("--json", action="store_true", help="print one JSON document for automation")
     p.set_defaults(func=run)

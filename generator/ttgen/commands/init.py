@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..write import TMP_MARK
 from ._common import EXIT_INVALID, EXIT_OK, rel
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     text = starter_experiment(args.base, out=out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.ttgen-tmp-{os.getpid()}")
+    tmp = out.with_name(f".{out.name}{TMP_MARK}{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)  # never a half-written file
     print(f"Wrote {rel(out)}; next: ttgen render {rel(out)} --dry-run")

@@ -8,19 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, plural, print_problems, rel
+from ._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, plural, positive_int, print_problems, rel
 
 SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -33,7 +23,7 @@ def register(sub: Any) -> None:
         p.add_argument("--force", action="store_true",
                        help="replace an existing --out folder once the new one is complete")
         p.add_argument("--dry-run", action="store_true", help="print the run table and write nothing")
-        p.add_argument("--max-runs", type=_positive_int, metavar="N",
+        p.add_argument("--max-runs", type=positive_int, metavar="N",
                        help="refuse sweeps larger than N runs (default 10000)")
         p.add_argument("--templates", type=Path, metavar="DIR", help="a folder of your own Jinja templates")
         p.add_argument("--validate", action="store_true",
@@ -97,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"Rendered {plural(result.run_count, 'config')} of {plan.experiment.name} into {rel(result.output_dir)}")
     if result.validation is not None and not _print_validation(result.validation, result.output_dir):
         return EXIT_INVALID
-    if _sbatch(result):
-        print(f"Submit all runs to SLURM with: {_sbatch(result)}")
+    command = _sbatch(result)
+    if command:
+        print(f"Submit all runs to SLURM with: {command}")
     return EXIT_OK
 
 
@@ -113,7 +104,7 @@ def _sbatch(result: Any) -> str | None:
 
 def _print_validation(report: Any, folder: Path) -> bool:
     """Problems (the first few) to stderr, the verdict to stdout; True when validation passed."""
-    from ..validate import REPORT_FILE
+    from ..validate_report import REPORT_FILE
 
     issues = report.issues
     for issue in issues[:SHOWN_VALIDATION_PROBLEMS]:  # positions in the report are relative to the folder

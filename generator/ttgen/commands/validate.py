@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._common import EXIT_INVALID, EXIT_OK
+from ._common import EXIT_INVALID, EXIT_OK, print_problems
 
 PLAIN_PROGRESS_MIN = 100  # without a terminal, report progress only for runs this long
 BAR_WIDTH = 30
@@ -93,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
             result = validator.check(config)
             if result.issues and not args.json:
                 progress.clear()
-                for issue in result.issues:
-                    print(issue.format(), file=sys.stderr)
+                print_problems(result.issues)
             progress.update(done)
     finally:
         progress.clear()
