@@ -64,7 +64,7 @@ def load_base_config(exp: Experiment) -> BaseConfig:
             raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file (a device or "
                                            "socket)", pos=pos, path="framework_config.base_config_file",
                                            hint="name a .yaml file")])
-        doc = read_yaml_file(file, display=_display(file, exp), error_cls=BaseConfigError, what="base config")
+        doc = read_yaml_file(file, display=_display(file), error_cls=BaseConfigError, what="base config")
         base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
                           supports_distributed=None, torchtune_version=torchtune_version())
     if not isinstance(base.doc.data, dict) or not base.doc.data:
@@ -78,7 +78,7 @@ def load_base_config(exp: Experiment) -> BaseConfig:
     return base
 
 
-def _display(file: Path, exp: Experiment) -> str:
+def _display(file: Path) -> str:
     try:
         return str(file.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -13,7 +13,6 @@ reported with their position before anything is written.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -113,8 +112,6 @@ def _short(raw: Any) -> str:
 
 
 def _unsupported(value: Any) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if isinstance(value, _ALLOWED):
         return None
     if isinstance(value, (list, tuple)):
@@ -147,7 +144,7 @@ def compile_value(env: jinja2.Environment, raw: Any, *, pos: SourcePos, where: s
     """Compile every template string inside *raw*; a syntax error is a `DeriveError` at *pos*."""
 
     def build(value: Any) -> Callable[[Mapping[str, Any]], Any]:
-        if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if isinstance(value, str) and is_template(value):
             try:
                 return _compile_string(env, value)
             except jinja2.TemplateSyntaxError as exc:

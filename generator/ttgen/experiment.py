@@ -9,7 +9,7 @@ jsonschema: `ttgen.schema_check` confirms it without the import's cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,6 @@ class Experiment:
 
     path: Path
     doc: YamlDocument
-    raw: bytes
     name: str
     metadata: dict[str, Any]
     base_config: str | None
@@ -66,7 +65,11 @@ class Experiment:
     sweep: dict[str, Any]
     output_base_dir: Path
     slurm: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes as read: what was rendered, and what the output folder keeps a copy of."""
+        return self.doc.raw
 
     @property
     def folder(self) -> Path:
@@ -81,13 +84,13 @@ def _schema_problems(doc: YamlDocument, schema: dict[str, Any]) -> list[Problem]
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[Problem] = []
     for err in validator.iter_errors(doc.data):
-        problems.extend(_describe(err, doc, schema))
+        problems.extend(_describe(err, doc))
     # One problem per position and message: anyOf/oneOf can report the same spot twice.
     unique = {(p.pos, p.path, p.message): p for p in problems}
     return list(unique.values())
 
 
-def _describe(err: jsonschema.ValidationError, doc: YamlDocument, root: dict[str, Any]) -> list[Problem]:
+def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Problem]:
     path: Key = tuple(err.absolute_path)
     where = display_path(path) or None
     hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
@@ -158,13 +161,13 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
     if problems:
         raise ExperimentError(problems)
     data: dict[str, Any] = doc.data
-    folder = path.resolve().parent
+    path = path.resolve()
+    folder = path.parent
     fc = data["framework_config"]
     meta = dict(data["experiment"])
     return Experiment(
-        path=path.resolve(),
+        path=path,
         doc=doc,
-        raw=doc.raw,
         name=meta["name"],
         metadata=meta,
         base_config=fc.get("base_config"),

@@ -137,10 +137,10 @@ def read_yaml_file(path: Path, *, display: str | None = None,
     """Read and load one YAML file; every failure is a `UserError` with a position."""
     name = display or str(path)
     try:
-        if path.is_dir():
+        mode = path.stat().st_mode  # one stat: missing, folder and device are all told apart from it
+        if stat.S_ISDIR(mode):
             raise error_cls([Problem(f"{what} is a folder, not a file", pos=SourcePos(name),
                                      hint="point at the .yaml file inside it")])
-        mode = path.stat().st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
             # A device such as /dev/zero or a terminal would be read forever (or block).
             raise error_cls([Problem(f"{what} is not a regular file (a device or socket)", pos=SourcePos(name),
@@ -217,7 +217,7 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
         return doc
     builder = _Builder(loader, doc)
     builder.count(node)
-    doc.data = builder.build(node, (), 0)
+    doc.data = builder.build(node, ())
     if builder.problems:
         raise error_cls(builder.problems)
     return doc
@@ -280,7 +280,7 @@ class _Builder:
                 else "is this the right file? experiment and config files are small"
             raise ExperimentError([Problem(msg, pos=self._pos(big.node), hint=hint)]) from None
 
-    def build(self, node: yaml.Node, path: Key, depth: int) -> Any:
+    def build(self, node: yaml.Node, path: Key) -> Any:
         self.doc.positions[path] = self._pos(node)
         self.doc.plain_text.pop(path, None)
         if node.tag not in _ALLOWED_TAGS:
@@ -313,10 +313,10 @@ class _Builder:
                 self.doc.plain_text[path] = node.value
             return value
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
-        return self._mapping(node, path, depth)
+            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        return self._mapping(node, path)
 
-    def _mapping(self, node: yaml.MappingNode, path: Key, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: Key) -> dict[str, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
@@ -357,7 +357,7 @@ class _Builder:
                 continue
             child = path + (key,)
             self.doc.key_positions[child] = self._pos(key_node)
-            out[key] = self.build(value_node, child, depth + 1)
+            out[key] = self.build(value_node, child)
         return out
 
 

@@ -18,7 +18,7 @@ from .errors import Problem
 from .experiment import short_repr, yaml_type_name
 from .load import display_path
 from .resolve import Override
-from .table import ConfigPath, dotted
+from .table import ConfigPath, dotted, get_path
 
 
 def compatible(old: Any, new: Any) -> bool:
@@ -180,12 +180,9 @@ def merge_overrides(base: MergedConfig, overrides: Iterable[Override], *,
     return merger.result
 
 
-def merge_collecting(base: MergedConfig, overrides: Iterable[Override], *,
-                     deletes: Iterable[ConfigPath] = ()) -> tuple[MergedConfig, list[Problem]]:
+def merge_collecting(base: MergedConfig, overrides: Iterable[Override]) -> tuple[MergedConfig, list[Problem]]:
     """Like `merge_overrides` but keeps going, returning every conflict."""
     merger = TreeMerger(base)
-    for path in deletes:
-        merger.delete(path)
     problems: list[Problem] = []
     for ov in overrides:
         try:
@@ -200,9 +197,7 @@ def component_warnings(merged: MergedConfig) -> list[tuple[ConfigPath, Any, Any,
     out = []
     for path, old, new in merged.component_changes:
         parent = path[:-1]
-        node: Any = merged.tree
-        for key in parent:
-            node = node[key]
+        node = get_path(merged.tree, parent)
         kept = [k for k in node if k != "_component_" and parent + (k,) not in merged.origins]
         if kept:
             out.append((parent, old, new, kept))

@@ -122,7 +122,7 @@ def value_text(value: Any, *, indent: int, source: str | None = None) -> tuple[s
         if not value:
             return "[]", ""
         if all(is_scalar(v) for v in value):
-            inline = _dump(value, flow=True).strip()
+            inline = flow_text(value)
             if len(inline) + indent <= FLOW_LIST_WIDTH:
                 return inline, ""
     pad = " " * (indent + 2)
