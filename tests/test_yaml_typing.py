@@ -7,7 +7,7 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from ttgen.errors import ExperimentError
+from ttgen.errors import BaseConfigError, ExperimentError
 from ttgen.load import load_yaml_bytes, load_yaml_text
 from ttgen.yamltext import scalar_text, value_text
 
@@ -108,3 +108,15 @@ def test_deep_nesting_is_refused() -> None:
 def test_merge_keys_work_and_later_keys_win() -> None:
     doc = load_yaml_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n", file="m.yaml")
     assert doc.data["other"] == {"x": 1, "y": 3}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")), "more than"),
+    ("a: &a [*a]\n", "refers to its own anchor"),
+])
+def test_alias_limits_raise_the_callers_error_class(text: str, message: str) -> None:
+    """A base config (or a folder read by diff) that trips a YAML limit is that caller's error, not the experiment's."""
+    with pytest.raises(BaseConfigError) as info:
+        load_yaml_bytes(text.encode(), file="base.yaml", error_cls=BaseConfigError)
+    assert message in info.value.problems[0].message

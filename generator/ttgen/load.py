@@ -216,7 +216,7 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
     if node is None:
         return doc
     builder = _Builder(loader, doc)
-    builder.count(node)
+    builder.count(node, error_cls=error_cls)
     doc.data = builder.build(node, ())
     if builder.problems:
         raise error_cls(builder.problems)
@@ -234,7 +234,7 @@ class _Builder:
     def _pos(self, node: yaml.Node) -> SourcePos:
         return _mark_pos(self.doc.file, node.start_mark)
 
-    def count(self, root: yaml.Node) -> None:
+    def count(self, root: yaml.Node, *, error_cls: type[UserError]) -> None:
         """Refuse alias bombs before expanding them: count nodes as if expanded."""
         memo: dict[int, tuple[int, int]] = {}  # node -> (values below it, its height), as if expanded
         active: set[int] = set()
@@ -278,7 +278,7 @@ class _Builder:
             }[big.kind]
             hint = "write the values out instead of nesting aliases" if aliased or big.kind == "recursive alias" \
                 else "is this the right file? experiment and config files are small"
-            raise ExperimentError([Problem(msg, pos=self._pos(big.node), hint=hint)]) from None
+            raise error_cls([Problem(msg, pos=self._pos(big.node), hint=hint)]) from None
 
     def build(self, node: yaml.Node, path: Key) -> Any:
         self.doc.positions[path] = self._pos(node)
