@@ -25,7 +25,7 @@ from .errors import Problem, RunLookupError, SourcePos, UserError
 from .experiment import yaml_type_name
 from .load import YamlDocument, load_yaml_text, read_yaml_file
 from .sweep import value_key
-from .table import ConfigPath, dotted
+from .table import ConfigPath, dotted, paths_written
 from .yamltext import flow_text
 
 if TYPE_CHECKING:
@@ -212,6 +212,15 @@ def _read(folder: Path, rel: str, *, what: str) -> YamlDocument:
     return read_yaml_file(path, display=str(path), error_cls=RunLookupError, what=what)
 
 
+def _read_config(folder: Path, rel: str, *, what: str) -> YamlDocument:
+    """`_read` a config file (a run's, or the recorded base) that must be a mapping."""
+    doc = _read(folder, rel, what=what)
+    if not isinstance(doc.data, dict):
+        raise RunLookupError([Problem(f"{rel} is not a mapping of config keys", pos=doc.pos(()),
+                                      hint="render the experiment again")])
+    return doc
+
+
 _TOP_KEY = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*):(?=\s|$)")
 
 
@@ -385,13 +394,6 @@ class _Explainer:
     trees: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> planned config tree
 
 
-def _paths_of(path: ConfigPath, value: Any) -> Iterator[ConfigPath]:
-    yield path
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            yield from _paths_of(path + (key,), sub)
-
-
 def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
     """The base config as recorded in the folder: its text, and its name and recipe from the manifest."""
     from .base import BaseConfig
@@ -438,7 +440,7 @@ def _explain(folder: Path, wanted: Iterable[str], *,
         # as in the merge itself.
         for ov in (*plan.resolved.controls, *run.overrides):
             origin = Origin(ov.origin, None if ov.origin == "auto" else ov.key, ov.path)
-            for path in _paths_of(ov.path, ov.value):
+            for path in paths_written(ov.path, ov.value):
                 setters[path] = origin
         explainer.setters[run.run_id] = setters
         explainer.trees[run.run_id] = plan.merged(run).tree
@@ -510,10 +512,7 @@ def _text(doc: YamlDocument, path: ConfigPath, *, value: Any) -> str | None:
 
 def _run_side(folder: Path, mapping: EntryFile, *, run_id: str) -> Side:
     rel = f"configs/{run_id}.yaml"
-    doc = _read(folder, rel, what="config")
-    if not isinstance(doc.data, dict):
-        raise RunLookupError([Problem(f"{rel} is not a mapping of config keys", pos=doc.pos(()),
-                                      hint="render the experiment again")])
+    doc = _read_config(folder, rel, what="config")
     entry_doc = mapping.entry(run_id)
     entry = entry_doc.data.get(run_id) if entry_doc is not None and isinstance(entry_doc.data, dict) else None
     variables = entry.get("variables") if isinstance(entry, dict) else None
@@ -547,10 +546,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     recorded = manifest or {}
 
     if other_id is None:
-        base_doc = _read(folder, BASE_FILE, what="recorded base config")
-        if not isinstance(base_doc.data, dict):
-            raise RunLookupError([Problem("base_config.yaml is not a mapping of config keys", pos=base_doc.pos(()),
-                                          hint="render the experiment again")])
+        base_doc = _read_config(folder, BASE_FILE, what="recorded base config")
         before = Side("base", "base", BASE_FILE, base_doc)
         after = _run_side(folder, mapping, run_id=run_id)
         sha = recorded.get("sha256")
@@ -568,7 +564,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
 
     rows = compare(before.data, after.data)
     runs = [s.name for s in (before, after) if s.kind == "run"]
-    explainer, problem = _explain(folder, runs, recorded=recorded) if rows else (_Explainer(), None)
+    explainer, problem = _explain(folder, runs, recorded=recorded) if rows else (None, None)
     if problem is not None:
         warnings.append(problem)
     explainer = explainer or _Explainer()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .base import BaseConfig, load_base_config
 from .derive import Derivation, DeriveError, compile_value, is_template, make_sandbox
@@ -19,7 +19,10 @@ from .merge import MergedConfig, MergeConflict, compatible, component_warnings, 
 from .load import display_path
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .sweep import RunPoint, Sweep, build_sweep, value_key
-from .table import ConfigPath, PathTable, dotted, get_path, has_path
+from .table import ConfigPath, PathTable, dotted, get_path, has_path, paths_written
+
+if TYPE_CHECKING:
+    from .slurm import SlurmSettings
 
 OUTPUT_DIR: ConfigPath = ("output_dir",)
 
@@ -54,6 +57,7 @@ class Plan:
     controlled: MergedConfig  # base after deletes and controls: shared by every run
     sweep: Sweep
     warnings: list[Problem] = field(default_factory=list)
+    slurm: SlurmSettings | None = None  # the checked slurm: section (None without one, or when not asked)
     _shared_output_dirs: frozenset[Any] = frozenset()
     # Controls whose values are {{ ... }} templates: evaluated per run, in written order.
     derived_controls: tuple[tuple[Override, Derivation], ...] = ()
@@ -162,19 +166,6 @@ class Plan:
         return merge_overrides(self.controlled, run.overrides)
 
 
-def _paths_set(ov: Override) -> set[ConfigPath]:
-    """Config paths an override writes (its path, and every key below a mapping value)."""
-    out = {ov.path}
-    stack = [(ov.path, ov.value)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out.add(path + (k,))
-                stack.append((path + (k,), v))
-    return out
-
-
 def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     """Evaluate every run's derived values once, before anything is written.
 
@@ -271,7 +262,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
         kept = [k for k in kept if parent + (k,) not in variable_paths]  # a variable sets it in every run
         if not kept:
             continue
-        setter = next(c for c in resolved.controls if parent + ("_component_",) in _paths_set(c))
+        setter = next(c for c in resolved.controls if parent + ("_component_",) in paths_written(c.path, c.value))
         where: tuple[Any, ...] = setter.doc_path + (parent + ("_component_",))[len(setter.path):]
         problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new}; these keys are kept from the "
                       f"base and may not fit the new component: {', '.join(kept)}",
@@ -311,13 +302,16 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                               hint="set those keys in the variable's value, or delete the mapping first")
 
     sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems)
+    checked_slurm = None
     if exp.slurm is not None and slurm:
-        from .slurm import check_slurm  # lazily: slurm.py works on a Plan
+        from .slurm import slurm_settings  # lazily: slurm.py works on a Plan
 
-        check_slurm(exp, base, problems=problems, run_count=len(sweep) if sweep is not None else None)
+        checked_slurm = slurm_settings(exp, base, problems=problems,
+                                       run_count=len(sweep) if sweep is not None else None)
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
+                slurm=checked_slurm,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
     plan._shared_output_dirs = _prepass(plan, problems)

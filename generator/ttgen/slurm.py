@@ -1,8 +1,9 @@
 """SLURM submit scripts for a sweep (SPEC §8).
 
-`check_slurm` runs inside `plan_experiment`, so ``--dry-run`` reports a SLURM
-mistake (a file base without a recipe, several GPUs for a single-device recipe,
-several nodes, a missing own template) with its position like any other.
+`slurm_settings` runs inside `plan_experiment`, which keeps the result as
+``Plan.slurm``, so ``--dry-run`` reports a SLURM mistake (a file base without a
+recipe, several GPUs for a single-device recipe, several nodes, a missing own
+template) with its position like any other.
 `write_slurm_scripts` then renders ``slurm/submit_array.sh`` (one array task per
 run) and ``slurm/submit_run_<id>.sh`` per run through Jinja templates, creates
 ``slurm/logs/`` (sbatch does not create log folders; a missing one makes every
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from .errors import BaseConfigError, ExperimentError, OutputError, Problem, ProblemCollector, SourcePos
+from .errors import BaseConfigError, OutputError, Problem, ProblemCollector, SourcePos
 from .load import display_path
+from .sweep import run_id_width
 
 if TYPE_CHECKING:  # plan.py imports this module lazily; keep the import one-way at run time
     from .base import BaseConfig
@@ -235,12 +237,6 @@ def slurm_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollec
                          template=template)
 
 
-def check_slurm(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
-                run_count: int | None = None) -> None:
-    """Plan-time checks of the slurm: section (problems are added to *problems*)."""
-    slurm_settings(exp, base, problems=problems, run_count=run_count)
-
-
 def _log_path(log_dir: Path, name: str) -> str:
     """A log file path for ``--output``/``--error``: ``%`` in the folder is literal (``%%``)."""
     return str(log_dir).replace("%", "%%") + "/" + name
@@ -257,11 +253,8 @@ def _directives(settings: SlurmSettings, *, job_name: str, first: list[tuple[str
 def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, env: jinja2.Environment) -> None:
     """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/."""
     exp = plan.experiment
-    problems = ProblemCollector()
-    settings = slurm_settings(exp, plan.base, problems=problems)
-    problems.raise_if_errors(ExperimentError)
-    assert settings is not None
-    final_dir = Path(final_dir)
+    settings = plan.slurm
+    assert settings is not None, "a plan with a slurm: section, made with slurm=True (the default)"
     if any(c in str(final_dir) for c in "\n\r\\"):
         raise OutputError([Problem("the output folder's path holds a line break or a backslash, which SLURM's "
                                    "#SBATCH lines and log file names cannot carry", pos=SourcePos(str(final_dir)),
@@ -272,10 +265,12 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
 
     folder.mkdir(LOG_DIR)
     configs_dir, log_dir = final_dir / "configs", final_dir / LOG_DIR
+    # From the sweep's points, not plan.runs(): scripts need ids and written values only,
+    # so no run's derived values are evaluated a third time.
     runs: list[dict[str, Any]] = [
-        {"run_id": r.run_id, "index": r.index, "config": str(configs_dir / f"{r.run_id}.yaml"),
-         "variables": r.variables} for r in plan.runs()]
-    id_width = len(runs[-1]["run_id"]) - len("run_")
+        {"run_id": p.run_id, "index": p.index, "config": str(configs_dir / f"{p.run_id}.yaml"),
+         "variables": p.values(plan.variables)} for p in plan.sweep]
+    id_width = run_id_width(len(runs))
     context: dict[str, Any] = {
         "experiment_name": exp.name,
         "experiment": exp.metadata,
@@ -344,5 +339,5 @@ def _write_script(folder: AtomicFolder, rel: str, template: jinja2.Template, con
     path.chmod(mode | ((mode & 0o444) >> 2))  # executable for whoever may read it
 
 
-__all__ = ["Launch", "SlurmSettings", "check_slurm", "slurm_settings", "write_slurm_scripts", "sbatch_command",
+__all__ = ["Launch", "SlurmSettings", "slurm_settings", "write_slurm_scripts", "sbatch_command",
            "shell_quote", "sbatch_quote", "TUNE_ENV", "ARRAY_SCRIPT", "LOG_DIR"]

@@ -44,6 +44,14 @@ def iter_paths(tree: dict[str, Any], prefix: ConfigPath = ()) -> Iterator[tuple[
             yield path, value
 
 
+def paths_written(path: ConfigPath, value: Any) -> Iterator[ConfigPath]:
+    """The config paths a value written at *path* sets: *path*, and every key below a mapping value."""
+    yield path
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from paths_written(path + (key,), sub)
+
+
 def get_path(tree: dict[str, Any], path: ConfigPath) -> Any:
     node: Any = tree
     for key in path:
