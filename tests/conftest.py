@@ -1,21 +1,41 @@
-"""Shared test helpers: the repository's folders and an in-process CLI runner."""
+"""Shared test helpers: the repository's folders, an in-process CLI runner, and small checks."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 from ttgen.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _no_traceback_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TTGEN_TRACEBACK=1 makes ttgen print tracebacks; the tests check the plain error output."""
+    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
+
+
+def example_names() -> list[str]:
+    """The folders under examples/ that hold an experiment.yaml."""
+    return sorted(p.name for p in EXAMPLES.iterdir() if (p / "experiment.yaml").exists())
+
+
+def shipped_configs() -> list[str]:
+    """The names of the configs the installed torchtune ships (the registry entries whose file exists)."""
+    from ttgen.catalog import load_catalog
+
+    return sorted(name for name, cfg in load_catalog().configs.items() if cfg.exists)
 
 
 @dataclass
@@ -42,9 +62,13 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None) -> CliResult
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-@pytest.fixture
-def cli() -> Callable[..., CliResult]:
-    return run_cli
+def assert_clean_failure(result: CliResult, *, errors: int) -> None:
+    """Exit 1, no traceback, nothing on stdout, and the error count as the last line of stderr."""
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err, result.err
+    assert result.out == "", "results go to stdout, errors to stderr only"
+    summary = f"ttgen: {errors} error{'s' if errors != 1 else ''}; nothing was written"
+    assert result.err.splitlines()[-1] == summary, result.err
 
 
 def write(path: Path, text: str) -> Path:
@@ -78,3 +102,14 @@ def problem_block(err: str, prefix: str) -> list[str]:
                 block.append(more)
             return block
     raise AssertionError(f"no problem starting with {prefix!r} in stderr:\n{err}")
+
+
+def load_omegaconf(path: Path) -> Any:
+    """A YAML file as OmegaConf reads it, as plain containers, interpolations left unresolved."""
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """Every file below *folder* (relative path -> sha256), and every folder (-> "dir")."""
+    return {p.relative_to(folder).as_posix(): ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*"))}

@@ -25,11 +25,6 @@ OLD_NOW = dt.datetime(2024, 6, 1, 8, 0, 0, tzinfo=dt.timezone.utc)  # any render
 EXAMPLE_NAMES = ["grid_custom_base", "lora_rank_sweep", "swap_logger_dataset"]
 
 
-@pytest.fixture(autouse=True)
-def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
-
-
 def copy_example(example: str, tmp_path: Path) -> Path:
     """The example's files in tmp_path/exp (so tests may edit them); returns its experiment.yaml."""
     shutil.copytree(EXAMPLES / example, tmp_path / "exp")

@@ -17,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CliResult, problem_block, run_cli
+from conftest import CliResult, assert_clean_failure, problem_block, run_cli
 from ttgen.write import TMP_MARK
 
 CASES = Path(__file__).resolve().parent / "cases" / "errors"
-
-
-@pytest.fixture(autouse=True)
-def _no_traceback_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
 
 
 @dataclass(frozen=True)
@@ -50,21 +45,11 @@ def render(tmp_path: Path, case: str, *extra: str) -> CliResult:
     return run_cli("render", case, "--out", tmp_path / "out", *extra, cwd=CASES)
 
 
-
-
-
 def assert_nothing_written(tmp_path: Path) -> None:
     left = sorted(p.name for p in tmp_path.iterdir())
     assert not (tmp_path / "out").exists(), "an output folder was created for invalid input"
     assert not [n for n in left if TMP_MARK in n], f"temporary folder left behind: {left}"
     assert left == [], f"unexpected files: {left}"
-
-
-def assert_clean_failure(result: CliResult, errors: int) -> None:
-    assert result.code == 1, result.err
-    assert "Traceback" not in result.err, result.err
-    assert result.out == "", "results go to stdout, errors to stderr only"
-    assert f"ttgen: {errors} error{'s' if errors != 1 else ''}; nothing was written" in result.err, result.err
 
 
 ERROR_CASES = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO, run_cli, write
+from conftest import EXAMPLES, REPO, example_names, run_cli, write
 from ttgen.pipeline import render_experiment
 
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
@@ -129,7 +129,7 @@ def test_missing_registry_file_is_a_clear_render_error(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if (p / "experiment.yaml").exists()))
+@pytest.mark.parametrize("example", example_names())
 def test_every_example_renders_without_warnings(example: str, tmp_path: Path) -> None:
     result = run_cli("render", EXAMPLES / example / "experiment.yaml", "--out", tmp_path / "o")
     assert result.code == 0, result.err

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
-from conftest import run_cli
+from conftest import load_omegaconf, run_cli
 from test_plan import BASE, errors, experiment, plan
 from ttgen.pipeline import render_experiment
 
@@ -33,7 +32,7 @@ def test_rendered_file_holds_evaluated_values_with_origin(tmp_path: Path) -> Non
     text = (tmp_path / "o" / "configs" / "run_001.yaml").read_text()
     assert "  lora_alpha: 32  # control: lora_alpha\n" in text
     assert "#   lora_alpha = 32\n" in text  # header lists derived values
-    cfg = OmegaConf.to_container(OmegaConf.load(tmp_path / "o" / "configs" / "run_001.yaml"), resolve=False)
+    cfg = load_omegaconf(tmp_path / "o" / "configs" / "run_001.yaml")
     assert cfg["model"]["lora_alpha"] == 32 and cfg["note"] == "{{ literal"
     mapping = (tmp_path / "o" / "configs" / "run_mapping.yaml").read_text()
     assert "  derived:\n    lora_alpha: 32\n" in mapping

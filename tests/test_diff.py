@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, run_cli, write
+from conftest import EXAMPLES, example_names, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.diff import timestamped_folders
 from ttgen.pipeline import render_experiment
@@ -32,11 +32,11 @@ def _golden_cases() -> list[tuple[str, tuple[str, ...]]]:
     from ttgen.plan import plan_experiment
 
     cases: list[tuple[str, tuple[str, ...]]] = []
-    for folder in sorted(p for p in EXAMPLES.iterdir() if (p / "experiment.yaml").exists()):
-        ids = [run.run_id for run in plan_experiment(folder / "experiment.yaml").runs()]
-        cases.append((folder.name, (ids[-1],)))
+    for example in example_names():
+        ids = [run.run_id for run in plan_experiment(EXAMPLES / example / "experiment.yaml").runs()]
+        cases.append((example, (ids[-1],)))
         if len(ids) > 1:
-            cases.append((folder.name, (ids[0], ids[-1])))
+            cases.append((example, (ids[0], ids[-1])))
     return cases
 
 
@@ -88,7 +88,6 @@ delete: [profiler, clip]
 def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Output is cut to COLUMNS when it is set; the tests choose the width themselves.
     monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
 
 
 def render_example(example: str, out: Path) -> Path:

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import run_cli, same, write
+from conftest import load_omegaconf, run_cli, same, write
 from ttgen.sweep import value_key
 
 Path_ = tuple[str, ...]
@@ -200,22 +200,16 @@ def cases(draw: st.DrawFn) -> Case:
     for _ in range(draw(st.integers(0, 5))):
         kind = draw(st.sampled_from(["existing", "new_below", "new_top", "reset"]))
         if kind == "existing":
-            options = [p for p, _ in walk(cur) if free(p)]
+            options = [(p, v) for p, v in walk(cur) if free(p)]
             if not options:
                 continue
-            path = draw(st.sampled_from(options))
-            old: Any = cur
-            for key in path:
-                old = old[key]
+            path, old = draw(st.sampled_from(options))
             value = compatible(draw, old, control=True)
         elif kind == "new_below":
-            parents = [p for p, v in walk(cur) if isinstance(v, dict)]
+            parents = [(p, v) for p, v in walk(cur) if isinstance(v, dict)]
             if not parents:
                 continue
-            parent = draw(st.sampled_from(parents))
-            node: Any = cur
-            for key in parent:
-                node = node[key]
+            parent, node = draw(st.sampled_from(parents))
             tail = tuple(draw(st.lists(KEY, min_size=1, max_size=3)))
             if tail[0] in node:
                 continue
@@ -245,13 +239,10 @@ def cases(draw: st.DrawFn) -> Case:
 
     # 3. variables: up to three, on paths no control touches, each with 2-3 distinct values.
     for _ in range(draw(st.integers(0, 3))):
-        options = [p for p, _ in walk(cur) if free(p)]
+        options = [(p, v) for p, v in walk(cur) if free(p)]
         new_ok = draw(st.booleans())
         if options and not new_ok:
-            path = draw(st.sampled_from(options))
-            old = cur
-            for key in path:
-                old = old[key]
+            path, old = draw(st.sampled_from(options))
             values = [compatible(draw, old, control=False) for _ in range(draw(st.integers(2, 3)))]
         else:
             key = draw(KEY)
@@ -334,7 +325,7 @@ def render_and_compare(case: Case, folder: Path) -> None:
     configs = sorted(p for p in (folder / "out" / "configs").glob("run_*.yaml") if p.stem[4:].isdigit())
     assert len(configs) == len(case.expected), (len(configs), len(case.expected))
     for config, expected in zip(configs, case.expected):
-        got = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
+        got = load_omegaconf(config)
         assert same(got, expected), f"{config.name}:\n got      {got!r}\n expected {expected!r}"
 
 

@@ -100,8 +100,7 @@ def test_render_is_independent_of_hash_seed(tmp_path: Path, utc) -> None:
     example = "swap_logger_dataset" if "swap_logger_dataset" in EXAMPLE_NAMES else EXAMPLE_NAMES[0]
     _, here = render(example, tmp_path / "here")
     seed = "4242" if os.environ.get("PYTHONHASHSEED") != "4242" else "17"
-    env = dict(os.environ, PYTHONHASHSEED=seed)
-    env.pop("TTGEN_TRACEBACK", None)
+    env = dict(os.environ, PYTHONHASHSEED=seed)  # TTGEN_TRACEBACK: removed by the autouse fixture in conftest
     proc = subprocess.run([sys.executable, "-m", "ttgen", "render", str(experiment_file(example)),
                            "--out", str(tmp_path / "there")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

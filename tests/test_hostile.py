@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import importlib.util
 import json
 import os
@@ -40,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import CliResult, problem_block, run_cli, write
+from conftest import assert_clean_failure, folder_state, load_omegaconf, problem_block, run_cli, write
 from ttgen.errors import UserError
 from ttgen.load import load_yaml_bytes
 from ttgen.write import TMP_MARK
@@ -50,11 +49,6 @@ TABLE: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").re
 GENERATED = sorted(name for name, row in TABLE.items() if row.get("generated"))
 COMMITTED = sorted(p.name for p in HOSTILE.glob("*.yaml") if p.name != "expected.yaml")
 SMALL_BASE = HOSTILE / "bases" / "small_lora.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _no_traceback_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
 
 
 @dataclass(frozen=True)
@@ -106,17 +100,6 @@ def generated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hostile_generated")
     assert sorted(module.generate(folder)) == GENERATED
     return folder
-
-
-
-
-
-def assert_clean_failure(result: CliResult, *, errors: int) -> None:
-    assert result.code == 1, result.err
-    assert "Traceback" not in result.err, result.err
-    assert result.out == "", "errors go to stderr only"
-    summary = f"ttgen: {errors} error{'s' if errors != 1 else ''}; nothing was written"
-    assert result.err.splitlines()[-1] == summary, result.err
 
 
 def assert_nothing_left(folder: Path, *, expected: list[str]) -> None:
@@ -240,7 +223,7 @@ def test_random_experiment_structures_never_crash(sections: dict[str, Any]) -> N
             configs = sorted((folder / "out" / "configs").glob("run_*.yaml"))
             assert configs
             for config in configs:
-                assert isinstance(OmegaConf.to_container(OmegaConf.load(config), resolve=False), dict)
+                assert isinstance(load_omegaconf(config), dict)
 
 
 # ---- inputs that are odd but valid: they render --------------------------------------------------
@@ -282,11 +265,6 @@ def _make_experiment(folder: Path, *, runs: int = 4) -> Path:
     shutil.copy(SMALL_BASE, folder / "base.yaml")
     values = ", ".join(str(i) for i in range(1, runs + 1))
     return write(folder / "experiment.yaml", EXPERIMENT.replace("lora_rank: [4, 8]", f"lora_rank: [{values}]"))
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*"))}
 
 
 def _mount(*args: str) -> bool:
@@ -348,12 +326,12 @@ def test_read_only_target_with_force_keeps_the_old_folder(tmp_path: Path) -> Non
     old = parent / "out"
     (old / "configs").mkdir(parents=True)
     (old / "configs" / "run_000.yaml").write_text("earlier: results\n")
-    before = _snapshot(parent)
+    before = folder_state(parent)
     with read_only(parent):
         result = run_cli("render", experiment, "--out", old, "--force")
     assert_clean_failure(result, errors=1)
     assert "cannot create the output folder" in result.err
-    assert _snapshot(parent) == before
+    assert folder_state(parent) == before
 
 
 @pytest.fixture
@@ -391,13 +369,13 @@ def test_full_disk_with_force_keeps_the_old_folder(tmp_path: Path, tiny_disk: Pa
     old = tiny_disk / "out"
     small = run_cli("render", _make_experiment(tmp_path), "--out", old)
     assert small.code == 0, small.err
-    before = _snapshot(old)
+    before = folder_state(old)
     big = tmp_path / "big"
     big.mkdir()
     result = run_cli("render", _make_experiment(big, runs=200), "--out", old, "--force")
     assert_clean_failure(result, errors=1)
     assert "No space left on device" in result.err
-    assert _snapshot(old) == before
+    assert folder_state(old) == before
     assert_nothing_left(tiny_disk, expected=["out"])
 
 
@@ -409,9 +387,8 @@ def _limit_file_size() -> None:
 def test_file_size_limit(tmp_path: Path) -> None:
     """Unprivileged twin of the full-disk test: `ulimit -f` makes writes fail mid-render."""
     experiment = _make_experiment(tmp_path, runs=20)
-    env = {k: v for k, v in os.environ.items() if k != "TTGEN_TRACEBACK"}
     proc = subprocess.run([sys.executable, "-m", "ttgen", "render", str(experiment), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, preexec_fn=_limit_file_size)
+                          capture_output=True, text=True, preexec_fn=_limit_file_size)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "File too large" in proc.stderr and "hint: a file size limit was hit (ulimit -f)" in proc.stderr
@@ -444,11 +421,10 @@ def test_output_path_through_a_file(tmp_path: Path) -> None:
 ])
 def test_stdout_on_a_full_device(args: tuple[str, ...], tmp_path: Path) -> None:
     experiment = _make_experiment(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "TTGEN_TRACEBACK"}
     argv = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "ttgen", "render", str(experiment), *argv],
-                              stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+                              stdout=full, stderr=subprocess.PIPE, text=True)
     assert proc.returncode == 1
     assert proc.stderr == "ttgen: cannot print the results: No space left on device\n"
 
@@ -466,13 +442,13 @@ def test_force_refuses_a_folder_holding_the_inputs(out: str, tmp_path: Path) -> 
     project.mkdir()
     experiment = _make_experiment(project)
     (project / "notes.txt").write_text("months of work\n")
-    before = _snapshot(tmp_path)
+    before = folder_state(tmp_path)
     result = run_cli("render", "experiment.yaml", "--out", str(project) if out == "ABS" else out, "--force",
                      cwd=project)
     assert_clean_failure(result, errors=1)
     assert "--force would delete" in result.err and "which holds the experiment file" in result.err
     assert "hint: give the output a folder of its own" in result.err
-    assert _snapshot(tmp_path) == before
+    assert folder_state(tmp_path) == before
     assert experiment.is_file()
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, shipped_configs
 from ttgen.catalog import load_catalog
 
-SHIPPED = sorted(name for name, cfg in load_catalog().configs.items() if cfg.exists)
+SHIPPED = shipped_configs()
 
 
 @pytest.mark.parametrize("name", SHIPPED)

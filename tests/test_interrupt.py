@@ -15,7 +15,6 @@ A base config or experiment.yaml edited while a render runs makes the render fai
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run_cli, write
+from conftest import folder_state, run_cli, write
 from ttgen import write as write_module
 from ttgen.catalog import load_catalog
 from ttgen.write import OLD_MARK, TMP_MARK, AtomicFolder
@@ -57,11 +56,6 @@ variables:
 MIN_CONFIGS = 50
 
 
-@pytest.fixture(autouse=True)
-def _no_traceback_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TTGEN_TRACEBACK", raising=False)
-
-
 def sweep_file(folder: Path, *, base_file: bool = False) -> Path:
     """The 10,000-run experiment; with *base_file*, its base is a copy beside it."""
     if base_file:
@@ -78,10 +72,10 @@ def _default_signals() -> None:
 
 
 def start_render(experiment: Path, *args: str | Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TTGEN_TRACEBACK"}
+    # The autouse fixture in conftest has removed TTGEN_TRACEBACK from the environment the child inherits.
     return subprocess.Popen([sys.executable, "-m", "ttgen", "render", str(experiment), *map(str, args)],
                             cwd=experiment.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, preexec_fn=_default_signals)
+                            preexec_fn=_default_signals)
 
 
 def temp_folders(parent: Path) -> list[Path]:
@@ -111,12 +105,6 @@ def wait_mid_render(proc: subprocess.Popen[str], parent: Path, timeout: float = 
     pytest.fail("no temporary folder with configs appeared")
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file below *folder* (relative path -> sha256), and every folder (-> "dir")."""
-    return {p.relative_to(folder).as_posix(): ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*"))}
-
-
 @pytest.fixture
 def previous_output(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """A complete earlier render at tmp_path/work/out, and the snapshot of its bytes."""
@@ -125,7 +113,7 @@ def previous_output(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     result = run_cli("render", small, "--out", out)
     assert result.code == 0, result.err
     (out / "notes.txt").write_text("the researcher's notes beside the configs\n")
-    yield out, snapshot(out)
+    yield out, folder_state(out)
 
 
 INTERRUPTS = [
@@ -163,7 +151,7 @@ def test_interrupt_with_force_keeps_previous_folder(sig: signal.Signals, tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert snapshot(out) == before, "the previous output folder must be byte-identical"
+    assert folder_state(out) == before, "the previous output folder must be byte-identical"
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"], "no temporary or old folder may be left"
 
 
@@ -200,7 +188,7 @@ def test_sigkill_with_force_keeps_previous_folder(tmp_path: Path,
     tmp = wait_mid_render(proc, out.parent)
     proc.kill()
     proc.communicate(timeout=120)
-    assert snapshot(out) == before
+    assert folder_state(out) == before
     left = sorted(p.name for p in out.parent.iterdir())
     assert left == sorted(["out", tmp.name]) and tmp.name.startswith(".out" + TMP_MARK)
 
@@ -211,7 +199,7 @@ def test_ctrl_c_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path,
     target = tmp_path / "out"
     (target / "configs").mkdir(parents=True)
     (target / "configs" / "run_000.yaml").write_text("old: true\n")
-    before = snapshot(target)
+    before = folder_state(target)
     real_rename = os.rename
     calls: list[tuple[str, str]] = []
 
@@ -227,7 +215,7 @@ def test_ctrl_c_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path,
             folder.mkdir("configs")
             folder.write_text("configs/run_000.yaml", "new: true\n")
     assert OLD_MARK in calls[0][1] and TMP_MARK in calls[1][0]
-    assert snapshot(target) == before
+    assert folder_state(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

@@ -16,18 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
-from conftest import same, write
+from conftest import load_omegaconf, same, shipped_configs, write
 from ttgen.catalog import load_catalog
 from ttgen.pipeline import render_experiment
 from ttgen.sweep import value_key
 
-SHIPPED = sorted(name for name, cfg in load_catalog().configs.items() if cfg.exists)
-
-
-def load_omegaconf(path: Path) -> Any:
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+SHIPPED = shipped_configs()
 
 
 def test_torchtune_ships_configs_here() -> None:

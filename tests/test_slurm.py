@@ -443,12 +443,14 @@ def test_failing_setup_line_stops_the_job(tmp_path: Path) -> None:
 # --- shellcheck ---------------------------------------------------------------------------------
 
 
-def require(tool: str, variable: str, reason: str) -> str:
+def require(tool: str, variable: str, reason: str, *, name: str | None = None) -> str:
+    """The path of *tool*; a failure when it is missing and *variable*=1, else a skip. *name* is shown for it."""
     path = shutil.which(tool)
+    shown = name or tool
     if path is None:
         if os.environ.get(variable) == "1":
-            pytest.fail(f"{tool} is not installed but {variable}=1: install it ({reason})")
-        pytest.skip(f"{tool} not installed (CI installs it)")
+            pytest.fail(f"{shown} is not installed but {variable}=1: install it ({reason})")
+        pytest.skip(f"{shown} not installed (CI installs it)")
     return path
 
 
@@ -472,10 +474,7 @@ def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def slurm_cluster() -> Iterator[None]:
     """A running one-node SLURM cluster (started by tests/slurm/start_cluster.sh when needed)."""
-    if shutil.which("sbatch") is None:
-        if os.environ.get("TTGEN_REQUIRE_SLURM") == "1":
-            pytest.fail("SLURM is not installed but TTGEN_REQUIRE_SLURM=1: run tests/slurm/install_slurm.sh as root")
-        pytest.skip("SLURM not installed (CI installs it)")
+    require("sbatch", "TTGEN_REQUIRE_SLURM", "run tests/slurm/install_slurm.sh as root", name="SLURM")
     started = subprocess.run(["bash", str(START_CLUSTER)], capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, f"tests/slurm/start_cluster.sh failed:\n{started.stdout}{started.stderr}"
     yield
