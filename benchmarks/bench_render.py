@@ -100,7 +100,7 @@ assert rc == 0
 def bench_naive(exp: Path, out: Path) -> dict[str, float]:
     return child(f"""
 import copy, itertools, os, yaml
-from ttgen.catalog import load_catalog
+from ttgen.inputs.catalog import load_catalog
 base = yaml.safe_load(open(load_catalog().configs["llama3_2/1B_lora_single_device"].path))
 exp = yaml.safe_load(open({str(exp)!r}))
 controls = {{"epochs": 2, "model": {{"lora_alpha": 32}}, "dataset": {{"data_files": "/scratch/data/train.json"}},

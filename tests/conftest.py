@@ -33,7 +33,7 @@ def example_names() -> list[str]:
 
 def shipped_configs() -> list[str]:
     """The names of the configs the installed torchtune ships (the registry entries whose file exists)."""
-    from ttgen.catalog import load_catalog
+    from ttgen.inputs.catalog import load_catalog
 
     return sorted(name for name, cfg in load_catalog().configs.items() if cfg.exists)
 

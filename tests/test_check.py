@@ -18,8 +18,8 @@ import pytest
 
 from conftest import EXAMPLES, run_cli, write
 from snapshot_yaml import text_extension
-from ttgen.check import compare_folders
-from ttgen.pipeline import render_experiment
+from ttgen.review.check import compare_folders
+from ttgen.render.output import render_experiment
 
 OLD_NOW = dt.datetime(2024, 6, 1, 8, 0, 0, tzinfo=dt.timezone.utc)  # any render now has another created_at
 EXAMPLE_NAMES = ["grid_custom_base", "lora_rank_sweep", "swap_logger_dataset"]
@@ -101,8 +101,9 @@ def test_json_document(tmp_path: Path) -> None:
     ok = check(tmp_path, "--json")
     assert ok.code == 0, ok.err
     assert json.loads(ok.out) == {
-        "format": "ttgen-check", "version": 1, "ok": True, "experiment": "exp/experiment.yaml", "against": "out",
-        "compared": 8, "changed": [], "missing": [], "extra": [], "ignored": [], "warnings": []}
+        "format": "ttgen.check", "version": 2, "ok": True, "errors": [], "warnings": [],
+        "experiment": "exp/experiment.yaml", "against": "out",
+        "compared": 8, "changed": [], "missing": [], "extra": [], "ignored": []}
     path = tmp_path / "out" / "configs" / "run_000.yaml"
     path.write_text(path.read_text().replace("epochs: 3", "epochs: 4"))
     bad = check(tmp_path, "--json")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CliResult, assert_clean_failure, problem_block, run_cli
-from ttgen.write import TMP_MARK
+from ttgen.layout import TMP_MARK
 
 CASES = Path(__file__).resolve().parent / "cases" / "errors"
 

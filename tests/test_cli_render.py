@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, REPO, example_names, run_cli, write
-from ttgen.pipeline import render_experiment
+from ttgen.render.output import render_experiment
 
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import load_omegaconf, run_cli
 from test_plan import BASE, errors, experiment, plan
-from ttgen.pipeline import render_experiment
+from ttgen.render.output import render_experiment
 
 
 def test_whole_expression_gives_native_type_and_text_gives_text(tmp_path: Path) -> None:

@@ -21,15 +21,15 @@ import pytest
 
 from conftest import EXAMPLES, example_names, run_cli, write
 from snapshot_yaml import text_extension
-from ttgen.diff import timestamped_folders
-from ttgen.pipeline import render_experiment
+from ttgen.layout import timestamped_folders
+from ttgen.render.output import render_experiment
 
 FIXED_NOW = dt.datetime(2025, 1, 31, 12, 34, 56, tzinfo=dt.timezone.utc)
 
 # (example, diff arguments): the last run against the base, and the first run against the last.
 def _golden_cases() -> list[tuple[str, tuple[str, ...]]]:
     """Every example: its last run against the base, and its first against its last."""
-    from ttgen.plan import plan_experiment
+    from ttgen.plan.build import plan_experiment
 
     cases: list[tuple[str, tuple[str, ...]]] = []
     for example in example_names():
@@ -133,7 +133,7 @@ def test_diff_of_examples_matches_golden(example: str, runs: tuple[str, ...], tm
 def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
     edge_folder(tmp_path)
     doc = diff_json(tmp_path, "run_002")
-    assert doc["format"] == "ttgen-diff" and doc["version"] == 1
+    assert doc["format"] == "ttgen.diff" and doc["version"] == 2 and doc["ok"] is True
     assert doc["before"] == {"kind": "base", "name": "base", "file": "base_config.yaml", "variables": None}
     assert doc["after"]["name"] == "run_002"
     assert doc["after"]["variables"] == {"lora_attn_modules": ["q_proj", "k_proj", "v_proj"], "seed": 1}

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from conftest import load_omegaconf, run_cli, same, write
-from ttgen.sweep import value_key
+from ttgen.tree import value_key
 
 Path_ = tuple[str, ...]
 # More examples for a long local run: TTGEN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py

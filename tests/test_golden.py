@@ -21,7 +21,7 @@ import pytest
 
 from conftest import EXAMPLES
 from snapshot_yaml import extension_for, text_extension
-from ttgen.pipeline import render_experiment
+from ttgen.render.output import render_experiment
 
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 FIXED_NOW = dt.datetime(2025, 1, 31, 12, 34, 56, tzinfo=dt.timezone.utc)

@@ -41,8 +41,8 @@ from omegaconf import OmegaConf
 
 from conftest import assert_clean_failure, folder_state, load_omegaconf, problem_block, run_cli, write
 from ttgen.errors import UserError
-from ttgen.load import load_yaml_bytes
-from ttgen.write import TMP_MARK
+from ttgen.yamlio.load import load_yaml_bytes
+from ttgen.layout import TMP_MARK
 
 HOSTILE = Path(__file__).resolve().parent / "cases" / "hostile"
 TABLE: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").read_text(encoding="utf-8"))
@@ -475,7 +475,7 @@ def test_experiment_that_is_not_a_regular_file(tmp_path: Path) -> None:
 
 def test_errno_hints_cover_write_failures() -> None:
     """Every errno a write can plausibly hit has a hint naming --out."""
-    from ttgen.write import _os_problem
+    from ttgen.render.folder import _os_problem
 
     for code in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOENT,
                  errno.EEXIST, errno.ENOTDIR):

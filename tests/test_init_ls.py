@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, shipped_configs
-from ttgen.catalog import load_catalog
+from ttgen.inputs.catalog import load_catalog
 
 SHIPPED = shipped_configs()
 
@@ -73,7 +73,7 @@ def test_torchtune_version_matches_importlib_metadata() -> None:
     """The manifest's torchtune version is read from the dist-info directly (faster); it must agree."""
     import importlib.metadata
 
-    from ttgen.catalog import torchtune_version
+    from ttgen.inputs.catalog import torchtune_version
 
     assert torchtune_version() == importlib.metadata.version("torchtune")
     assert load_catalog().torchtune_version == importlib.metadata.version("torchtune")

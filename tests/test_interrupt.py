@@ -26,9 +26,10 @@ from typing import Iterator
 import pytest
 
 from conftest import folder_state, run_cli, write
-from ttgen import write as write_module
-from ttgen.catalog import load_catalog
-from ttgen.write import OLD_MARK, TMP_MARK, AtomicFolder
+from ttgen.render import folder as write_module
+from ttgen.inputs.catalog import load_catalog
+from ttgen.layout import OLD_MARK, TMP_MARK
+from ttgen.render.folder import AtomicFolder
 
 BASE_NAME = "llama3_2/1B_lora_single_device"
 SWEEP = f"""\
@@ -241,7 +242,7 @@ class _EditOnRun:
     """Wraps the config renderer: runs *action* just before rendering run *at*."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, at: int, action: object) -> None:
-        from ttgen import pipeline
+        from ttgen.render import config_text as pipeline
 
         real = pipeline.ConfigRenderer.render
 

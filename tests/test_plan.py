@@ -8,9 +8,10 @@ import pytest
 
 from conftest import write
 from ttgen.errors import ExperimentError
-from ttgen.merge import compatible
-from ttgen.plan import Plan, plan_experiment
-from ttgen.table import MAPPING, PathTable
+from ttgen.plan.merge import compatible
+from ttgen.plan.build import plan_experiment
+from ttgen.plan.runs import Plan
+from ttgen.tree import MAPPING, PathTable
 
 BASE = """\
 output_dir: /tmp/out

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import load_omegaconf, same, shipped_configs, write
-from ttgen.catalog import load_catalog
-from ttgen.pipeline import render_experiment
-from ttgen.sweep import value_key
+from ttgen.inputs.catalog import load_catalog
+from ttgen.render.output import render_experiment
+from ttgen.tree import value_key
 
 SHIPPED = shipped_configs()
 

@@ -22,8 +22,8 @@ import pytest
 from conftest import EXAMPLES, REPO, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.errors import ExperimentError
-from ttgen.pipeline import render_experiment
-from ttgen.plan import plan_experiment
+from ttgen.render.output import render_experiment
+from ttgen.plan.build import plan_experiment
 
 EXAMPLE = EXAMPLES / "slurm_sweep" / "experiment.yaml"
 START_CLUSTER = REPO / "tests" / "slurm" / "start_cluster.sh"

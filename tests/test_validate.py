@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLES, REPO, run_cli, shipped_configs, write
-from ttgen.catalog import load_catalog
-from ttgen.pipeline import render_experiment
+from ttgen.inputs.catalog import load_catalog
+from ttgen.render.output import render_experiment
 
 CASES = REPO / "tests" / "cases" / "validate"
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
@@ -151,7 +151,7 @@ def test_level1_findings_name_file_position_run_and_path(tmp_path: Path, rendere
 
 
 def test_level1_accepts_every_config_torchtune_ships() -> None:
-    from ttgen.validate_static import check_static
+    from ttgen.validate.static import check_static
 
     catalog = load_catalog()
     shipped = shipped_configs()
@@ -181,8 +181,10 @@ def test_json_document(rendered: dict[str, Path]) -> None:
     doc = json.loads(result.out)
     assert doc["ok"] is False and doc["level"] == 1
     assert [c["run_id"] for c in doc["configs"]] == ["run_000", "run_001"]
-    [problem] = doc["problems"]
+    assert doc["format"] == "ttgen.validate" and doc["warnings"] == []
+    [problem] = doc["errors"]
     assert problem["run_id"] == "run_001" and problem["path"] == "gradient_accumulation_steps"
+    assert problem["level"] == 1 and problem["severity"] == "error"
     assert problem["file"].endswith("configs/run_001.yaml") and problem["line"] > 0
     assert problem["hint"] == "write 2 (no decimal point): 2.0 is read as a float"
 
@@ -243,8 +245,8 @@ def test_only_the_defective_runs_fail_and_every_config_is_checked(rendered: dict
 
 
 def test_components_are_located_and_bound_once(monkeypatch: pytest.MonkeyPatch, rendered: dict[str, Path]) -> None:
-    import ttgen.validate_components as vc
-    from ttgen.validate import find_configs, validate_configs
+    import ttgen.validate.components as vc
+    from ttgen.validate.validator import find_configs, validate_configs
 
     located: list[str] = []
     bound: list[tuple[int, tuple[str, ...]]] = []
@@ -315,7 +317,8 @@ def test_render_validate_json_and_dry_run(tmp_path: Path) -> None:
     assert result.code == 1
     doc = json.loads(result.out)
     assert doc["validation"]["ok"] is False
-    assert [p["run_id"] for p in doc["validation"]["problems"]] == ["run_001"]
+    assert [p["run_id"] for p in doc["validation"]["errors"]] == ["run_001"]
+    assert doc["ok"] is False and doc["errors"] == doc["validation"]["errors"]
     dry = run_cli("render", CASES / "wrong_type.yaml", "--dry-run", "--validate")
     assert dry.code == 2 and "--dry-run" in dry.err
 
@@ -336,7 +339,7 @@ class FakeTerminal(io.StringIO):
 
 
 def test_progress_bar_on_a_terminal_and_plain_lines_otherwise() -> None:
-    from ttgen.commands.validate import Progress
+    from ttgen.cli.validate import Progress
 
     tty = FakeTerminal()
     bar = Progress(200, stream=tty)

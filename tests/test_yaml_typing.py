@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from ttgen.errors import BaseConfigError, ExperimentError
-from ttgen.load import load_yaml_bytes, load_yaml_text
-from ttgen.yamltext import scalar_text, value_text
+from ttgen.yamlio.load import load_yaml_bytes, load_yaml_text
+from ttgen.yamlio.dump import scalar_text, value_text
 
 
 def omegaconf_value(text: str):

@@ -1,38 +1,86 @@
 """ttgen: one declarative experiment.yaml in, a folder of complete torchtune configs out.
 
-The Python API mirrors the command line::
+The Python API mirrors the command line, one function per command::
 
-    from ttgen import render_experiment, plan_experiment
-    result = render_experiment("experiment.yaml", out="outputs/study")
+    from ttgen import render_experiment, plan_experiment, diff_runs, check_experiment, validate_output_folder
 
-Every function raises a `UserError` subclass (with `.problems`, each carrying
-file, line, column, dotted path and a hint) for input a user can fix.
-Names are imported on first use, so ``ttgen --help`` starts fast.
+    plan = plan_experiment("experiment.yaml")              # ttgen render --dry-run
+    result = render_experiment("experiment.yaml", out="outputs/study")   # ttgen render
+    diff = diff_runs(result.output_dir, "run_001")         # ttgen diff run_001
+    check = check_experiment("experiment.yaml", against=result.output_dir)  # ttgen check
+    report = validate_output_folder(result.output_dir)     # ttgen validate
+
+Every function raises a `UserError` subclass for input a user can fix; its
+``problems`` are `Problem` records carrying file, line, column, dotted path and
+a hint. Nothing here prints or exits.
+
+Names are imported on first use, so ``ttgen --help`` starts fast; type checkers
+see the real types through the imports below.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .errors import (BaseConfigError, ExperimentError, OutputError, Problem, RunLookupError, SourcePos,
+                         TtgenError, UserError, ValidationFailed)
+    from .inputs.catalog import Catalog, ShippedConfig, load_catalog
+    from .plan.build import plan_experiment
+    from .plan.runs import Plan, RunConfig
+    from .render.output import RenderResult, render_experiment
+    from .review.check import CheckResult, check_experiment
+    from .review.diff import DiffResult, Difference, diff_runs
+    from .validate.report import ValidationReport
+    from .validate.validator import find_configs, validate_configs, validate_output_folder
+
+# Public name -> the module that defines it (relative to this package).
 _EXPORTS = {
-    "BaseConfigError": "errors",
-    "ExperimentError": "errors",
-    "OutputError": "errors",
-    "Problem": "errors",
-    "SourcePos": "errors",
     "TtgenError": "errors",
     "UserError": "errors",
-    "RenderResult": "pipeline",
-    "render_experiment": "pipeline",
-    "Plan": "plan",
-    "RunConfig": "plan",
-    "plan_experiment": "plan",
+    "ExperimentError": "errors",
+    "BaseConfigError": "errors",
+    "OutputError": "errors",
+    "RunLookupError": "errors",
+    "ValidationFailed": "errors",
+    "Problem": "errors",
+    "SourcePos": "errors",
+    "plan_experiment": "plan.build",
+    "Plan": "plan.runs",
+    "RunConfig": "plan.runs",
+    "render_experiment": "render.output",
+    "RenderResult": "render.output",
+    "diff_runs": "review.diff",
+    "DiffResult": "review.diff",
+    "Difference": "review.diff",
+    "check_experiment": "review.check",
+    "CheckResult": "review.check",
+    "validate_configs": "validate.validator",
+    "validate_output_folder": "validate.validator",
+    "find_configs": "validate.validator",
+    "ValidationReport": "validate.report",
+    "load_catalog": "inputs.catalog",
+    "Catalog": "inputs.catalog",
+    "ShippedConfig": "inputs.catalog",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    # the commands
+    "plan_experiment", "Plan", "RunConfig",
+    "render_experiment", "RenderResult",
+    "diff_runs", "DiffResult", "Difference",
+    "check_experiment", "CheckResult",
+    "validate_configs", "validate_output_folder", "find_configs", "ValidationReport",
+    "load_catalog", "Catalog", "ShippedConfig",
+    # problems and errors
+    "Problem", "SourcePos",
+    "TtgenError", "UserError", "ExperimentError", "BaseConfigError", "OutputError", "RunLookupError",
+    "ValidationFailed",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,3 +88,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'ttgen' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

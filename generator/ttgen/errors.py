@@ -17,11 +17,6 @@ from typing import Iterable, Literal
 Severity = Literal["error", "warning"]
 
 
-def plural(n: int, word: str) -> str:
-    """``1 config``, ``2 configs``: for the counts in messages and summaries."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 @dataclass(frozen=True, order=True)
 class SourcePos:
     """A place in a file: 1-based line and column, as editors count them."""
@@ -38,19 +33,35 @@ class SourcePos:
 
 @dataclass(frozen=True)
 class Problem:
-    """One error or warning, with where it is and how to fix it."""
+    """One error or warning, with where it is and how to fix it.
+
+    Every stage reports with this one record. A finding of ``ttgen validate``
+    also names the run it belongs to (*run_id*) and the validation *level* that
+    found it.
+
+    Example:
+        >>> p = Problem("expected a whole number, got string 'x'", pos=SourcePos("exp.yaml", 3, 14),
+        ...             path="controls.epochs", hint="remove the quotes")
+        >>> print(p.format())
+        exp.yaml:3:14: controls.epochs: expected a whole number, got string 'x'
+            hint: remove the quotes
+    """
 
     message: str
     pos: SourcePos | None = None
     path: str | None = None
     hint: str | None = None
     severity: Severity = "error"
+    run_id: str | None = None
+    level: int | None = None
 
     def format(self) -> str:
-        """Render as ``file:line:col: path: message`` plus an indented hint line."""
+        """Render as ``file:line:col: [run_id: ]path: message`` plus an indented hint line."""
         parts = []
         if self.pos is not None:
             parts.append(str(self.pos))
+        if self.run_id:
+            parts.append(self.run_id)
         if self.path:
             parts.append(self.path)
         if self.severity == "warning":
@@ -62,20 +73,24 @@ class Problem:
         return text
 
     def to_json(self) -> dict[str, object]:
+        """The problem as the ``errors``/``warnings`` items of every ``--json`` document."""
         return {
             "severity": self.severity,
             "file": self.pos.file if self.pos else None,
-            "line": self.pos.line if self.pos else None,
-            "column": self.pos.col if self.pos else None,
+            "line": self.pos.line if self.pos and self.pos.line else None,
+            "column": self.pos.col if self.pos and self.pos.line else None,
             "path": self.path,
             "message": self.message,
             "hint": self.hint,
+            "run_id": self.run_id,
+            "level": self.level,
         }
 
-    def sort_key(self) -> tuple[str, int, int, str]:
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        """Order of reports: by file and position (problems without one first), then path and message."""
         if self.pos is None:
-            return ("", 0, 0, self.path or "")
-        return (self.pos.file, self.pos.line, self.pos.col, self.path or "")
+            return ("", 0, 0, self.path or "", self.message)
+        return (self.pos.file, self.pos.line, self.pos.col, self.path or "", self.message)
 
 
 class TtgenError(Exception):
@@ -118,6 +133,18 @@ class RunLookupError(UserError):
 
 class ValidationFailed(UserError):
     """Generated configs failed validation."""
+
+
+class ValueProblem(Exception):
+    """One value that cannot be computed (a merge conflict, a derived value that fails).
+
+    Raised inside a stage and caught by the code that knows the context (which
+    run, whether to collect or stop), which reports `problem` in a `UserError`.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.format())
+        self.problem = problem
 
 
 class ProblemCollector:

@@ -15,18 +15,33 @@ from typing import Any
 
 import yaml
 
+# The shipped templates, by what they render (a user's --templates folder may replace each).
+CONFIG_TEMPLATE = "config.yaml.j2"
+MAPPING_TEMPLATE = "run_mapping.yaml.j2"
+MANIFEST_TEMPLATE = "manifest.yaml.j2"
+SLURM_ARRAY_TEMPLATE = "slurm_array.sh.j2"
+SLURM_RUN_TEMPLATE = "slurm_run.sh.j2"
+
+EXPERIMENT_SCHEMA = "experiment.schema.json"
+
 
 def templates_dir() -> Traversable:
+    """The folder of shipped Jinja templates."""
     return resources.files("ttgen.templates")
 
 
 def read_template(name: str) -> str:
+    """The text of a shipped template."""
     return templates_dir().joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
-def load_schema(name: str = "experiment.schema.json") -> dict[str, Any]:
-    return json.loads(resources.files("ttgen.schemas").joinpath(name).read_text(encoding="utf-8"))
+def load_schema(name: str = EXPERIMENT_SCHEMA) -> dict[str, Any]:
+    """A shipped JSON Schema: experiment.yaml's, or (``output/ttgen.<command>.schema.json``) a --json document's."""
+    folder: Traversable = resources.files("ttgen.schemas")
+    for part in name.split("/"):
+        folder = folder.joinpath(part)
+    return json.loads(folder.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,96 @@
+"""The ``ttgen`` command line: build the parser, dispatch, map errors to exit codes.
+
+Each subcommand lives in ``ttgen.cli.<name>`` (``register`` adds its parser,
+``run`` does the work and returns the exit code); this module only assembles
+them and turns `UserError`s into ``file:line:col: path: message`` lines on
+stderr with exit code 1 (0 success, 2 usage, 130 interrupted). The commands
+import the core inside ``run``, so ``ttgen --help`` and ``ttgen ls`` start
+fast. ``TTGEN_TRACEBACK=1`` shows Python tracebacks of user errors too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import io
+import os
+import signal
+import sys
+from typing import Any, Callable, Sequence
+
+from .. import __version__
+from ..errors import UserError
+from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
+
+COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init")
+
+
+def build_parser(prog: str = "ttgen") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Turn one experiment.yaml into a folder of complete torchtune configs.")
+    parser.add_argument("--version", action="version", version=f"ttgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Turn SIGTERM into the same clean unwind as Ctrl-C: temporary folders are removed.
+    raise KeyboardInterrupt
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the final flush at exit does not fail again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests capture stdout in memory)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
+    args = build_parser(prog).parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+
+    written = "; nothing was written" if getattr(args, "writes_output", False) else ""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # A dropped ssh session (SIGHUP) unwinds the same way, unless nohup made it ignored.
+    hup = getattr(signal, "SIGHUP", None)
+    previous_hup = signal.signal(hup, _on_sigterm) if hup and signal.getsignal(hup) == signal.SIG_DFL else None
+    try:
+        return func(args)
+    except UserError as err:
+        if os.environ.get("TTGEN_TRACEBACK"):
+            raise
+        print_problems(err.problems)
+        print(f"{prog}: {plural(len(err.errors), 'error')}{written}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # Automation reading stdout gets one JSON document on failure too.
+            print_json(envelope(args.json_command, ok=False, errors=err.errors,
+                                warnings=[p for p in err.problems if p.severity == "warning"]))
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted{written}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as exc:
+        # Core stages turn file errors into UserErrors; what reaches here is printing the
+        # results to a stdout that cannot take them (`> /dev/full`, a full disk).
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise
+        _silence_stdout()
+        print(f"{prog}: cannot print the results: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if hup is not None and previous_hup is not None:
+            signal.signal(hup, previous_hup)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Everything the command line prints, in one place: problems, paths, JSON documents, exit codes.
+
+Every ``--json`` prints one document in the same envelope (docs/json.md)::
+
+    {"format": "ttgen.<command>", "version": N, "ok": true, "errors": [...], "warnings": [...], ...}
+
+described for each command by ``schemas/output/ttgen.<command>.schema.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import Problem
+from ..text import plural
+
+__all__ = ["EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_INTERRUPTED", "print_problems", "rel", "plural",
+           "positive_int", "envelope", "print_json"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The version of each command's JSON document; raise one when its shape changes.
+# diff and check are at 2: version 1 was their shape before the common envelope.
+JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1}
+
+
+def print_problems(problems: Sequence[Problem]) -> None:
+    """Errors and warnings to stderr, one ``file:line:col: path: message`` each."""
+    for p in problems:
+        print(p.format(), file=sys.stderr)
+
+
+def rel(path: Path) -> str:
+    """*path* relative to the current folder when it is below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def positive_int(text: str) -> int:
+    """argparse type of ``--max-runs``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def envelope(command: str, *, ok: bool, errors: Sequence[Problem] = (), warnings: Sequence[Problem] = (),
+             **data: Any) -> dict[str, Any]:
+    """One command's JSON document: format, version, verdict and problems, then the command's data."""
+    return {
+        "format": f"ttgen.{command}",
+        "version": JSON_VERSIONS[command],
+        "ok": ok,
+        "errors": [p.to_json() for p in errors],
+        "warnings": [p.to_json() for p in warnings],
+        **data,
+    }
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """The document on stdout, indented, non-ASCII kept; values JSON lacks (paths) as text."""
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))

@@ -1,0 +1,87 @@
+"""Find and read the base config: a config torchtune ships, or a YAML file of the user's."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BaseConfigError, Problem
+from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.types import yaml_type_name
+from .catalog import load_catalog, torchtune_version
+from .experiment import Experiment
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """The base config as read: its text, data, where it came from and its recipe."""
+
+    source: str  # the shipped name, or the file as written in experiment.yaml
+    kind: str  # "shipped" or "file"
+    path: Path
+    doc: YamlDocument
+    recipe: str | None
+    supports_distributed: bool | None
+    torchtune_version: str | None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the exact bytes read (what manifest.yaml records)."""
+        return hashlib.sha256(self.doc.raw).hexdigest()
+
+
+def load_base_config(exp: Experiment) -> BaseConfig:
+    """Read the experiment's base config; a `BaseConfigError` points at the line naming it."""
+    if exp.base_config is not None:
+        pos = exp.doc.pos(("framework_config", "base_config"))
+        try:
+            cfg = load_catalog().get(exp.base_config, pos=pos, path="framework_config.base_config")
+        except BaseConfigError as err:
+            raise BaseConfigError([p if p.pos else Problem(p.message, pos=pos, path="framework_config.base_config",
+                                                            hint=p.hint) for p in err.problems]) from None
+        doc = read_yaml_file(cfg.path, display=str(cfg.path), error_cls=BaseConfigError, what="base config")
+        base = BaseConfig(source=exp.base_config, kind="shipped", path=cfg.path, doc=doc,
+                          recipe=exp.recipe or cfg.recipe, supports_distributed=cfg.supports_distributed,
+                          torchtune_version=torchtune_version())
+    else:
+        assert exp.base_config_file is not None
+        written = exp.doc.data["framework_config"]["base_config_file"]
+        pos = exp.doc.pos(("framework_config", "base_config_file"))
+        file = exp.base_config_file
+        if not file.exists():
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} not found (looked at {file})",
+                                           pos=pos, path="framework_config.base_config_file",
+                                           hint="the path is relative to the folder of experiment.yaml")])
+        if file.is_dir():
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is a folder", pos=pos,
+                                           path="framework_config.base_config_file",
+                                           hint="name the .yaml file inside it")])
+        if not (file.is_file() or file.is_fifo()):  # /dev/zero would be read forever
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file (a device or "
+                                           "socket)", pos=pos, path="framework_config.base_config_file",
+                                           hint="name a .yaml file")])
+        doc = read_yaml_file(file, display=_display(file), error_cls=BaseConfigError, what="base config")
+        base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
+                          supports_distributed=None, torchtune_version=torchtune_version())
+    if not isinstance(base.doc.data, dict) or not base.doc.data:
+        key = "base_config" if base.kind == "shipped" else "base_config_file"
+        if base.doc.data is None or base.doc.data == {}:
+            raise BaseConfigError([Problem(f"base config {base.doc.file} is empty",
+                                           pos=exp.doc.pos(("framework_config", key)), path=f"framework_config.{key}",
+                                           hint="point it at a torchtune config YAML with keys such as model: and optimizer:")])
+        raise BaseConfigError([Problem(f"base config must be a mapping of config keys, got {yaml_type_name(base.doc.data)}",
+                                       pos=base.doc.pos(()), hint="point base_config_file at a torchtune config YAML")])
+    return base
+
+
+def _display(file: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)

@@ -1,0 +1,157 @@
+"""Read experiment.yaml: load it, check its shape against the JSON Schema, return an `Experiment`.
+
+The schema in `schemas/experiment.schema.json` is the single source of truth
+for the file's shape (docs/contract.md §1); this module only turns jsonschema's
+findings into positioned, fixable messages (using the schema's own ``x-hint``
+annotations) and collects every one of them before raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..errors import ExperimentError, Problem
+from ..layout import DEFAULT_BASE_DIR
+from ..resources import load_schema
+from ..text import close_matches, short_repr
+from ..tree import Key, display_path
+from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.types import SCHEMA_TYPE_NAMES, yaml_type_name
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A schema-valid experiment.yaml, with paths made absolute against its folder."""
+
+    path: Path
+    doc: YamlDocument
+    name: str
+    metadata: dict[str, Any]
+    base_config: str | None
+    base_config_file: Path | None
+    recipe: str | None
+    variables: dict[str, Any]
+    controls: dict[str, Any]
+    delete: list[str]
+    sweep: dict[str, Any]
+    output_base_dir: Path
+    slurm: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes as read: what was rendered, and what the output folder keeps a copy of."""
+        return self.doc.raw
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    """The experiment schema's validator, built once per process."""
+    return jsonschema.Draft202012Validator(load_schema())
+
+
+def _schema_problems(doc: YamlDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in _validator().iter_errors(doc.data):
+        problems.extend(_describe(err, doc))
+    # One problem per position and message: anyOf/oneOf can report the same spot twice.
+    unique = {(p.pos, p.path, p.message): p for p in problems}
+    return list(unique.values())
+
+
+def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Problem]:
+    path: Key = tuple(err.absolute_path)
+    where = display_path(path) or None
+    hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
+    value = err.instance
+    kind = err.validator
+    if kind == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        out = []
+        for key in value:
+            if key in allowed:
+                continue
+            close = close_matches(str(key), allowed)
+            section = f"in {where}" if where else "at the top level"
+            out.append(Problem(
+                f"unknown field {key!r} {section}", pos=doc.key_pos(path + (key,)),
+                path=display_path(path + (key,)),
+                hint=(f"did you mean {close[0]!r}? " if close else "") + "allowed: " + ", ".join(allowed)))
+        return out
+    if kind == "required":
+        missing = [r for r in err.validator_value if r not in value]
+        props = err.schema.get("properties", {})
+        return [Problem(f"missing required field {m!r}", pos=doc.pos(path), path=display_path(path + (m,)),
+                        hint=f"add {m}: under {where or 'the top level'}"
+                             + (f" ({props[m]['x-hint']})" if "x-hint" in props.get(m, {}) else ""))
+                for m in missing]
+    if kind == "type":
+        expected = err.validator_value
+        names = " or ".join(SCHEMA_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        if not path and value is None:
+            return [Problem("experiment file is empty", pos=doc.pos(path),
+                            hint="start from examples/ or the README's experiment.yaml reference")]
+        if not path:
+            return [Problem(f"experiment.yaml must be a mapping of sections, got {yaml_type_name(value)}",
+                            pos=doc.pos(path), hint="start from examples/ or the README's experiment.yaml reference")]
+        got = "null" if value is None else f"{yaml_type_name(value)} {short_repr(value)}"
+        names = names.replace(" or null", "")  # an empty section is allowed, but never the point
+        return [Problem(f"expected {names}, got {got}", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "const":
+        return [Problem(f"must be {err.validator_value!r}, got {value!r}", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "oneOf" and path == ("framework_config",) and not isinstance(value, dict):
+        return []  # its type error says it; "valid under each of {...}" would only confuse
+    if kind == "oneOf" and isinstance(value, dict) and path == ("framework_config",):
+        both = all(k in value for k in ("base_config", "base_config_file"))
+        msg = "both base_config and base_config_file are given" if both else "neither base_config nor base_config_file is given"
+        return [Problem(msg, pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and isinstance(value, list) and not value:
+        return [Problem("empty list: a variable needs at least one value", pos=doc.pos(path), path=where,
+                        hint="give values, e.g. [8, 16], or move a single value to controls")]
+    if kind == "minItems" and not value:
+        return [Problem("empty list", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf":
+        return [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "pattern":
+        return [Problem(f"{short_repr(value)} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "uniqueItems":
+        return [Problem("list has duplicate items", pos=doc.pos(path), path=where, hint="remove the repeats")]
+    return [Problem(err.message, pos=doc.pos(path), path=where, hint=hint)]
+
+
+def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
+    """Load and schema-check experiment.yaml; raises `ExperimentError` with every problem."""
+    path = Path(path)
+    doc = read_yaml_file(path, display=display or str(path), what="experiment file",
+                         not_found_hint="check the path (relative to the current folder)")
+    problems = _schema_problems(doc)
+    if problems:
+        raise ExperimentError(problems)
+    data: dict[str, Any] = doc.data
+    path = path.resolve()
+    folder = path.parent
+    fc = data["framework_config"]
+    meta = dict(data["experiment"])
+    return Experiment(
+        path=path,
+        doc=doc,
+        name=meta["name"],
+        metadata=meta,
+        base_config=fc.get("base_config"),
+        base_config_file=(folder / fc["base_config_file"]) if "base_config_file" in fc else None,
+        recipe=fc.get("recipe"),
+        variables=data.get("variables") or {},
+        controls=data.get("controls") or {},
+        delete=list(data.get("delete") or []),
+        sweep=dict(data.get("sweep") or {}),
+        output_base_dir=folder / (data.get("output") or {}).get("base_dir", DEFAULT_BASE_DIR),
+        slurm=data.get("slurm"),
+    )

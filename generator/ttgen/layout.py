@@ -1,0 +1,81 @@
+"""The output folder's layout: the one place that names its files (docs/output.md).
+
+```
+<name>_<YYYYmmdd_HHMMSS>/
+  experiment.yaml           copy of the input, byte for byte
+  base_config.yaml          the exact base config text used
+  manifest.yaml             provenance and every file's sha256
+  configs/run_000.yaml      one torchtune config per run
+  configs/run_mapping.yaml  each run's variables and overrides
+  validation_report.txt     with render --validate
+  slurm/submit_array.sh     with a slurm: section, and slurm/submit_run_000.sh per run
+  slurm/logs/               created empty; jobs write their logs here
+```
+
+Example:
+    >>> config_file("run_007"), run_script("run_007")
+    ('configs/run_007.yaml', 'slurm/submit_run_007.sh')
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+
+EXPERIMENT_FILE = "experiment.yaml"
+BASE_FILE = "base_config.yaml"
+MANIFEST_FILE = "manifest.yaml"
+CONFIGS_DIR = "configs"
+MAPPING_FILE = f"{CONFIGS_DIR}/run_mapping.yaml"
+REPORT_FILE = "validation_report.txt"  # written by `ttgen render --validate`, ignored by `ttgen check`
+SLURM_DIR = "slurm"
+LOG_DIR = f"{SLURM_DIR}/logs"
+ARRAY_SCRIPT = f"{SLURM_DIR}/submit_array.sh"
+
+CONFIG_GLOB = "run_*.yaml"
+CONFIG_NAME = re.compile(r"run_[0-9]+\.yaml")  # a run's config; not run_mapping.yaml
+
+DEFAULT_BASE_DIR = "outputs"  # output.base_dir when experiment.yaml does not set it
+# A folder being assembled (".<name>.ttgen-tmp-<pid>-<token>") or an old one being replaced
+# by --force (".<name>.ttgen-old-<token>"); both are hidden and never read as output folders.
+TMP_MARK = ".ttgen-tmp-"
+OLD_MARK = ".ttgen-old-"
+
+# <name>_<YYYYmmdd_HHMMSS>, and _2, _3 ... for a second render in the same second.
+_TIMESTAMPED = re.compile(r"^(?P<name>.+)_(?P<ts>\d{8}_\d{6})(?:_(?P<n>\d+))?$")
+
+
+def config_file(run_id: str) -> str:
+    """A run's config, relative to the output folder."""
+    return f"{CONFIGS_DIR}/{run_id}.yaml"
+
+
+def run_script(run_id: str) -> str:
+    """A run's own SLURM script, relative to the output folder (``run_007`` -> ``slurm/submit_run_007.sh``)."""
+    return f"{SLURM_DIR}/submit_run_{run_id.removeprefix('run_')}.sh"
+
+
+def output_folder_name(name: str, now: _dt.datetime) -> str:
+    """``<name>_<YYYYmmdd_HHMMSS>``: the default output folder's name for a render at *now*."""
+    return f"{name}_{now.strftime('%Y%m%d_%H%M%S')}"
+
+
+def timestamped_folders(parent: Path) -> list[Path]:
+    """Output folders named ``<name>_<YYYYmmdd_HHMMSS>[_N]`` under *parent*, oldest first.
+
+    Ordered by the timestamp in the name (then the ``_N`` suffix, then the name), not
+    by file times, which copies and checkouts change. Hidden folders (the temporary
+    ``.<name>.ttgen-tmp-*`` of a render in progress) are skipped.
+    """
+    found: list[tuple[tuple[str, int, str], Path]] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        m = _TIMESTAMPED.match(entry.name)
+        if entry.name.startswith(".") or m is None or not entry.is_dir():
+            continue
+        found.append(((m["ts"], int(m["n"] or 1), m["name"]), entry))
+    return [p for _, p in sorted(found)]

@@ -1,0 +1,12 @@
+"""Planning: from a loaded experiment to checked runs, before anything is written.
+
+The stages, in the order `build.plan_experiment` runs them:
+
+- `resolve`: written keys -> dotted paths of the base config (exact, alias, name, new key).
+- `merge`: deletes and overrides applied to a config tree, with type checks.
+- `origins`: the one labeller of where a value comes from (variable, control, auto ...).
+- `derive`: ``{{ ... }}`` values compiled once and evaluated per run, in a sandbox.
+- `sweep`: the grid of runs, zip groups and exclusions, run ids.
+- `slurm`: the slurm: section checked against the recipe.
+- `runs`: the resulting `Plan` and its lazily produced `RunConfig`s.
+"""

@@ -1,0 +1,52 @@
+"""Where a value comes from: the one labeller of origins.
+
+Generated configs end every overridden line with a comment such as
+``# variable: lora_rank``, and ``ttgen diff`` shows the same words in its
+ORIGIN column; both come from `Origin.label`.
+
+Example:
+    >>> Origin("variable", "lora_rank", ("model", "lora_rank")).label()
+    'variable: lora_rank'
+    >>> Origin("control", "optimizer.lr", ("optimizer", "lr")).label()
+    'control'
+    >>> Origin("control", "learning_rate", ("optimizer", "lr")).label()
+    'control: learning_rate'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..tree import ConfigPath, dotted
+
+OverrideKind = Literal["control", "variable", "auto"]  # what an experiment sets in a run
+OriginKind = Literal["variable", "control", "delete", "auto", "unknown"]  # what a diff row can come from
+
+AUTO_OUTPUT_DIR = "auto: per-run output_dir"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The experiment.yaml entry that makes a value: its kind, the key as written, the path it sets."""
+
+    kind: OriginKind
+    key: str | None = None  # variable name, control key, deleted path; None for auto/unknown
+    path: ConfigPath = ()  # the config path that entry sets or deletes
+
+    def label(self) -> str:
+        """The short text of configs' trailing comments and of diff tables."""
+        if self.kind == "auto":
+            return AUTO_OUTPUT_DIR
+        if self.kind == "unknown":
+            return "unknown"
+        # "control" alone when the key written is the path itself.
+        if self.kind == "control" and self.key is not None and self.key.lstrip("+") == dotted(self.path):
+            return self.kind
+        return f"{self.kind}: {self.key}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key}
+
+
+UNKNOWN = Origin("unknown")

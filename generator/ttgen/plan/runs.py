@@ -1,0 +1,166 @@
+"""The `Plan`: everything ttgen knows about an experiment before writing a file, and its runs.
+
+A plan holds the checked experiment, its base config, the resolved keys, the
+controlled tree (base after deletes and controls, shared by every run) and the
+sweep. Its runs are produced lazily, one at a time, each a small `RunConfig`
+(the run's id, values and overrides); `Plan.merged` builds a run's full tree.
+`ttgen.plan.build.plan_experiment` makes plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..errors import Problem
+from ..inputs.base import BaseConfig
+from ..inputs.experiment import Experiment
+from ..tree import ConfigPath, value_key
+from .derive import Derivation
+from .merge import MergedConfig, merge_overrides
+from .resolve import Override, ResolvedExperiment, Variable
+from .slurm import SlurmSettings
+from .sweep import RunPoint, Sweep
+
+OUTPUT_DIR: ConfigPath = ("output_dir",)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run before rendering: its id, variable values and the overrides to apply."""
+
+    point: RunPoint
+    variables: dict[str, Any]  # as written (a templated value stays its template text)
+    overrides: tuple[Override, ...]
+    output_dir: Any
+    output_dir_auto: bool
+    derived: dict[str, Any] = field(default_factory=dict)  # written key -> evaluated value
+
+    @property
+    def run_id(self) -> str:
+        return self.point.run_id
+
+    @property
+    def index(self) -> int:
+        return self.point.index
+
+
+@dataclass
+class Plan:
+    """A checked experiment, ready to render run by run.
+
+    Example:
+        >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")  # doctest: +SKIP
+        >>> len(plan), [run.run_id for run in plan.runs()][:2]  # doctest: +SKIP
+        (4, ['run_000', 'run_001'])
+    """
+
+    experiment: Experiment
+    base: BaseConfig
+    resolved: ResolvedExperiment
+    controlled: MergedConfig  # base after deletes and controls: shared by every run
+    sweep: Sweep
+    warnings: list[Problem] = field(default_factory=list)
+    slurm: SlurmSettings | None = None  # the checked slurm: section (None without one, or when not asked)
+    _shared_output_dirs: frozenset[Any] = frozenset()
+    # Controls whose values are {{ ... }} templates: evaluated per run, in written order.
+    derived_controls: tuple[tuple[Override, Derivation], ...] = ()
+    # Per variable, per value: the compiled template when the value is one, else None.
+    _variable_templates: tuple[tuple[Derivation | None, ...], ...] = ()
+    _static: tuple[tuple[Override, ...], ...] = ()  # per variable, per value: its Override, built once
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return self.resolved.variables
+
+    @property
+    def derived_names(self) -> list[str]:
+        """Names of derived values (templated controls, then templated variables) in written order."""
+        names = [ov.key for ov, _ in self.derived_controls]
+        names += [v.name for v, t in zip(self.variables, self._variable_templates) if any(t)]
+        return names
+
+    def __len__(self) -> int:
+        return len(self.sweep)
+
+    def _scope(self, point: RunPoint, values: dict[str, Any]) -> dict[str, Any]:
+        scope = {"run_id": point.run_id, "run_index": point.index, "experiment": self.experiment.metadata,
+                 "variables": values}
+        for name, value in values.items():
+            scope.setdefault(name, value)
+        return scope
+
+    @property
+    def has_derived(self) -> bool:
+        """Whether runs evaluate {{ ... }} values (templated controls or variable values)."""
+        return bool(self.derived_controls) or any(any(t) for t in self._variable_templates)
+
+    @property
+    def output_dir_per_run(self) -> bool:
+        """Whether a run may set output_dir itself (a variable or a derived value), not only the controls."""
+        return self.has_derived or any(v.path == OUTPUT_DIR for v in self.variables)
+
+    def iter_runs(self, shared: frozenset[Any] | None) -> Iterator[RunConfig]:
+        """Runs with derived values evaluated; *shared* output_dirs get <dir>/<run_id> (None: never)."""
+        variables = self.variables
+        names = [v.name for v in variables]
+        values_of = [v.values for v in variables]
+        static = self._static
+        dynamic = self.has_derived
+        base_dir = self.controlled.tree.get("output_dir")
+        root_pos = self.experiment.doc.pos(())
+        # Most sweeps never set output_dir per run: then whether it is shared is known once.
+        may_set_output_dir = self.output_dir_per_run
+        base_auto = shared is not None and isinstance(base_dir, str) and value_key(base_dir) in shared
+        for point in self.sweep:
+            choices = point.choices
+            values = {name: vals[c] for name, vals, c in zip(names, values_of, choices)}
+            if dynamic:
+                overrides, derived = self._derive(point, values)
+            else:
+                # Almost every sweep: each run picks Overrides built once per value.
+                overrides, derived = [row[c] for row, c in zip(static, choices)], {}
+            out = base_dir
+            if may_set_output_dir:
+                for ov in overrides:
+                    if ov.path == OUTPUT_DIR:
+                        out = ov.value
+                auto = shared is not None and isinstance(out, str) and value_key(out) in shared
+            else:
+                auto = base_auto
+            if auto:
+                assert isinstance(out, str)  # only a text output_dir is ever shared
+                out = f"{out.rstrip('/')}/{point.run_id}"
+                overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",
+                                          pos=root_pos, doc_path=()))
+            yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
+                            output_dir_auto=auto, derived=derived)
+
+    def _derive(self, point: RunPoint, values: dict[str, Any]) -> tuple[list[Override], dict[str, Any]]:
+        """A run's overrides with its {{ ... }} values evaluated, and those values by name."""
+        scope = self._scope(point, values)
+        overrides = []
+        derived: dict[str, Any] = {}
+        for vi, c in enumerate(point.choices):
+            ov = self._static[vi][c]
+            tpl = self._variable_templates[vi][c]
+            if tpl is not None:
+                value = tpl.evaluate(scope)
+                derived[ov.key] = value
+                ov = Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
+                              doc_path=ov.doc_path, positions=ov.positions)
+            overrides.append(ov)
+        for ctl, tpl in self.derived_controls:
+            value = tpl.evaluate(scope)
+            derived[ctl.key] = value
+            overrides.append(Override(key=ctl.key, path=ctl.path, value=value, origin="control", pos=ctl.pos,
+                                      doc_path=ctl.doc_path, positions=ctl.positions))
+        return overrides, derived
+
+    def runs(self) -> Iterator[RunConfig]:
+        """The runs in order; each is small: the configs themselves are built when rendered."""
+        return self.iter_runs(self._shared_output_dirs)
+
+    def merged(self, run: RunConfig) -> MergedConfig:
+        """The run's full config tree (copies only the mappings its overrides touch)."""
+        return merge_overrides(self.controlled, run.overrides)

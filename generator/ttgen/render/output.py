@@ -1,0 +1,197 @@
+"""The whole render: plan an experiment, then stream every run's config into an output folder.
+
+This is the Python API behind ``ttgen render``: `render_experiment` returns a
+`RenderResult` and raises `UserError` subclasses; it never prints or exits.
+`write_output` is the writing half, also used by ``ttgen check``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import jinja2
+
+from .. import __version__
+from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
+from ..inputs.experiment import Experiment
+from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
+                      config_file, output_folder_name)
+from ..plan.build import plan_experiment
+from ..plan.runs import Plan, RunConfig
+from ..resources import CONFIG_TEMPLATE, MANIFEST_TEMPLATE, MAPPING_TEMPLATE
+from ..validate.report import ValidationReport
+from ..validate.validator import validate_output_folder
+from .config_text import ConfigRenderer
+from .environment import load_template, make_environment
+from .folder import AtomicFolder
+from .mapping import mapping_rows
+from .slurm_scripts import write_slurm_scripts
+
+
+@dataclass
+class RenderResult:
+    """What a render did: where it wrote, how many runs, and the warnings found.
+
+    Example:
+        >>> result = render_experiment("examples/lora_rank_sweep/experiment.yaml", out="/tmp/study")  # doctest: +SKIP
+        >>> result.run_count, result.output_dir  # doctest: +SKIP
+        (4, PosixPath('/tmp/study'))
+    """
+
+    plan: Plan
+    output_dir: Path | None  # None for a dry run
+    warnings: list[Problem] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    validation: ValidationReport | None = None  # with validate=True
+
+    @property
+    def run_count(self) -> int:
+        return len(self.plan)
+
+
+@dataclass
+class WrittenOutput:
+    """What `write_output` wrote; unpacks as ``folder, files = write_output(...)``."""
+
+    folder: Path
+    files: dict[str, str]
+    validation: ValidationReport | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.folder, self.files))
+
+
+def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
+    """``<output.base_dir>/<name>_<YYYYmmdd_HHMMSS>`` (local time, the researcher's clock)."""
+    return exp.output_base_dir / output_folder_name(exp.name, now)
+
+
+def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
+    """--force replaces a folder as a whole: never one holding the inputs or the current folder."""
+    if not target.exists():
+        return
+    resolved = target.resolve()
+    for what, inside in (("experiment file", plan.experiment.path), ("base config", plan.base.path),
+                         ("current folder", Path.cwd()), ("home folder", Path.home())):
+        inside = inside.resolve()
+        if inside == resolved or resolved in inside.parents:
+            raise OutputError([Problem(f"--force would delete {target}, which holds the {what} ({inside})",
+                                       pos=SourcePos(str(target)),
+                                       hint="give the output a folder of its own with --out, e.g. outputs/<name>")])
+
+
+def _check_inputs_unchanged(plan: Plan) -> None:
+    """Every file was rendered from one read of each input; refuse if one changed meanwhile.
+
+    The copies in the output are the bytes actually used either way, but a file edited
+    during a render means the researcher's intent is unclear: better to render again.
+    """
+    for what, path, used in (("experiment file", plan.experiment.path, plan.experiment.raw),
+                             ("base config", plan.base.path, plan.base.doc.raw)):
+        try:
+            now = path.read_bytes()
+        except OSError as exc:
+            now = None
+            reason = f"became unreadable ({exc.strerror or exc})"
+        else:
+            reason = "changed on disk"
+        if now != used:
+            raise ExperimentError([Problem(f"{what} {reason} during the render",
+                                           pos=SourcePos(str(path)),
+                                           hint="save your edits, then render again (the output must come from one "
+                                                "version of each file)")])
+
+
+def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool = False,
+                 env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
+                 final_dir: Path | None = None, validate: bool = False) -> WrittenOutput:
+    """Render every run into *target*, atomically; returns the final folder and file hashes.
+
+    With *validate*, the configs are validated (`ttgen.validate`) in the temporary
+    folder and ``validation_report.txt`` is written beside them; a failed validation
+    does not stop the folder from being put in place (its configs can be inspected).
+
+    *final_dir* is where the folder will be used from, when that is not *target*
+    (``ttgen check`` renders into a temporary place as if into the user's folder):
+    absolute paths written into files (SLURM scripts) point there.
+    """
+    env = env or make_environment()
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    renderer = ConfigRenderer(plan, env=env)
+    mapping = load_template(env, MAPPING_TEMPLATE)
+    manifest = load_template(env, MANIFEST_TEMPLATE)
+    exp, base = plan.experiment, plan.base
+    if force:
+        _refuse_replacing_inputs(plan, target)
+    with AtomicFolder(target, force=force, unique=unique) as folder:
+        folder.write_bytes(EXPERIMENT_FILE, exp.raw)
+        folder.write_bytes(BASE_FILE, base.doc.raw)
+        folder.mkdir(CONFIGS_DIR)
+        current: list[RunConfig] = []
+
+        def written_runs() -> Iterator[RunConfig]:
+            # One pass over the runs: each config is written just before the mapping
+            # template streams that run's entry, so runs are generated once, never held.
+            for run in plan.runs():
+                current[:] = [run]
+                folder.write_text(config_file(run.run_id), renderer.render(run))
+                yield run
+
+        try:
+            folder.stream_text(MAPPING_FILE, mapping.generate(
+                experiment_name=exp.name, run_count=len(plan), runs=mapping_rows(plan, written_runs())))
+        except ValueProblem as conflict:
+            p = conflict.problem
+            run_id = current[0].run_id if current else "a run"
+            raise ExperimentError([Problem(f"{run_id}: {p.message}", pos=p.pos, path=p.path, hint=p.hint)]) from None
+        except jinja2.TemplateError as exc:
+            raise OutputError([Problem(f"template failed: {exc}", pos=SourcePos(getattr(exc, "filename", None)
+                                                                                or CONFIG_TEMPLATE))]) from None
+        if exp.slurm is not None:
+            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
+        validation = None
+        if validate:
+            validation = validate_output_folder(folder.path(""))
+            folder.write_text(REPORT_FILE, validation.text())
+        # Shared, not copied, and streamed: with 10,000 runs the file list is the largest thing held.
+        files = folder.files
+        folder.stream_text(MANIFEST_FILE, manifest.generate(
+            ttgen_version=__version__,
+            torchtune_version=base.torchtune_version,
+            created_at=now.isoformat(timespec="seconds"),
+            experiment_name=exp.name,
+            experiment_sha256=files[EXPERIMENT_FILE],
+            base_source=base.source,
+            base_kind=base.kind,
+            recipe=base.recipe,
+            base_sha256=files[BASE_FILE],
+            run_count=len(plan),
+            files=sorted(files.items()),
+        ))
+        _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
+    return WrittenOutput(folder.target, folder.files, validation)
+
+
+def render_experiment(experiment_path: Path | str, *, out: Path | str | None = None, force: bool = False,
+                      dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
+                      now: _dt.datetime | None = None, final_dir: Path | str | None = None,
+                      validate: bool = False) -> RenderResult:
+    """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
+
+    *final_dir*: see `write_output` (where absolute paths in SLURM scripts point).
+    """
+    plan = plan_experiment(experiment_path, max_runs=max_runs)
+    result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
+    if dry_run:
+        return result
+    env = make_environment(Path(template_dir) if template_dir else None)
+    local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
+    target = Path(out) if out is not None else default_output_dir(plan.experiment, local_now)
+    written = write_output(plan, target, force=force, unique=out is None, env=env, now=local_now,
+                           final_dir=Path(final_dir) if final_dir else None, validate=validate)
+    result.output_dir, result.files, result.validation = written.folder, written.files, written.validation
+    return result
+

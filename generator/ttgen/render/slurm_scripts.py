@@ -1,0 +1,130 @@
+"""SLURM submit scripts, written into the output folder while rendering (docs/slurm.md).
+
+`write_slurm_scripts` renders ``slurm/submit_array.sh`` (one array task per
+run) and ``slurm/submit_run_<id>.sh`` per run through Jinja templates, creates
+``slurm/logs/`` (sbatch does not create log folders; a missing one makes every
+task fail without a trace) and marks the scripts executable. The slurm:
+section itself was checked while planning (`ttgen.plan.slurm`).
+
+Every path written into a script is absolute and points at the *final* output
+folder, never the temporary one the files are assembled in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..errors import OutputError, Problem, SourcePos
+from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, LOG_DIR, config_file, run_script
+from ..plan.runs import Plan
+from ..plan.slurm import SlurmSettings
+from ..plan.sweep import run_id_width
+from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_RUN_TEMPLATE
+from .environment import load_template, sbatch_quote, shell_quote
+from .folder import AtomicFolder
+
+
+def sbatch_command(output_dir: Path) -> str:
+    """The exact command that submits a rendered folder's array."""
+    return "sbatch " + shell_quote(Path(output_dir).resolve() / ARRAY_SCRIPT)
+
+
+def _log_path(log_dir: Path, name: str) -> str:
+    """A log file path for ``--output``/``--error``: ``%`` in the folder is literal (``%%``)."""
+    return str(log_dir).replace("%", "%%") + "/" + name
+
+
+def _directives(settings: SlurmSettings, *, job_name: str, first: list[tuple[str, str]]) -> list[str]:
+    lines = [f"--job-name={sbatch_quote(job_name)}"]
+    lines += [f"--{option}={sbatch_quote(value)}" for option, value in first]
+    lines += [f"--{option}={sbatch_quote(value)}" for option, value in settings.options]
+    lines += list(settings.extra_directives)
+    return lines
+
+
+def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, env: jinja2.Environment) -> None:
+    """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/."""
+    exp = plan.experiment
+    settings = plan.slurm
+    assert settings is not None, "a plan with a slurm: section, made with slurm=True (the default)"
+    if any(c in str(final_dir) for c in "\n\r\\"):
+        raise OutputError([Problem("the output folder's path holds a line break or a backslash, which SLURM's "
+                                   "#SBATCH lines and log file names cannot carry", pos=SourcePos(str(final_dir)),
+                                   hint="choose another folder with --out")])
+    array_template, run_template = _templates(env, settings)
+
+    folder.mkdir(LOG_DIR)
+    configs_dir, log_dir = final_dir / CONFIGS_DIR, final_dir / LOG_DIR
+    # From the sweep's points, not plan.runs(): scripts need ids and written values only,
+    # so no run's derived values are evaluated a third time.
+    runs: list[dict[str, Any]] = [
+        {"run_id": p.run_id, "index": p.index, "config": str(final_dir / config_file(p.run_id)),
+         "variables": p.values(plan.variables)} for p in plan.sweep]
+    id_width = run_id_width(len(runs))
+    context: dict[str, Any] = {
+        "experiment_name": exp.name,
+        "experiment": exp.metadata,
+        "slurm": settings.section,
+        "job_name": settings.job_name,
+        "run_count": len(runs),
+        "runs": runs,
+        "id_width": id_width,
+        "output_dir": str(final_dir),
+        "configs_dir": str(configs_dir),
+        "log_dir": str(log_dir),
+        "recipe": settings.launch.recipe,
+        "distributed": settings.launch.distributed,
+        "nproc_per_node": settings.launch.nproc_per_node,
+        "tune_args": settings.launch.tune_args,
+        "setup": list(settings.setup),
+        "sbatch_command": sbatch_command(final_dir),
+    }
+    throttle = f"%{settings.section['max_parallel']}" if "max_parallel" in settings.section else ""
+    array_context = dict(
+        context, array=True, run=None, script=str(final_dir / ARRAY_SCRIPT),
+        directives=_directives(settings, job_name=settings.job_name, first=[
+            ("array", f"0-{len(runs) - 1}{throttle}"),
+            ("output", _log_path(log_dir, f"run_%{id_width}a-%A.out")),
+            ("error", _log_path(log_dir, f"run_%{id_width}a-%A.err"))]))
+    _write_script(folder, ARRAY_SCRIPT, array_template, array_context)
+    for run in runs:
+        rel = run_script(run["run_id"])
+        run_context = dict(
+            context, array=False, run=run, script=str(final_dir / rel),
+            directives=_directives(settings, job_name=f"{settings.job_name}_{run['run_id']}", first=[
+                ("output", _log_path(log_dir, f"{run['run_id']}-%j.out")),
+                ("error", _log_path(log_dir, f"{run['run_id']}-%j.err"))]))
+        _write_script(folder, rel, run_template, run_context)
+
+
+def _templates(env: jinja2.Environment, settings: SlurmSettings) -> tuple[jinja2.Template, jinja2.Template]:
+    """The array and per-run templates: the user's own file renders both (``array`` tells them apart)."""
+    if settings.template is None:
+        return load_template(env, SLURM_ARRAY_TEMPLATE), load_template(env, SLURM_RUN_TEMPLATE)
+    try:
+        own = env.from_string(settings.template.read_text(encoding="utf-8"))
+    except jinja2.TemplateSyntaxError as exc:
+        raise OutputError([Problem(f"template syntax error: {exc.message}",
+                                   pos=SourcePos(str(settings.template), exc.lineno or 0, 1))]) from None
+    except OSError as exc:
+        raise OutputError([Problem(f"cannot read template: {exc.strerror or exc}",
+                                   pos=SourcePos(str(settings.template)))]) from None
+    own.filename = str(settings.template)
+    return own, own
+
+
+def _write_script(folder: AtomicFolder, rel: str, template: jinja2.Template, context: dict[str, Any]) -> None:
+    try:
+        text = template.render(context)
+    except jinja2.TemplateError as exc:
+        name = template.filename or template.name or rel
+        raise OutputError([Problem(f"SLURM template failed: {exc}", pos=SourcePos(str(name)),
+                                   hint="docs/slurm.md lists the variables a template receives")
+                           ]) from None
+    folder.write_text(rel, text)
+    path = folder.path(rel)
+    mode = path.stat().st_mode
+    path.chmod(mode | ((mode & 0o444) >> 2))  # executable for whoever may read it

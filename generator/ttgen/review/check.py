@@ -1,0 +1,138 @@
+"""Core of ``ttgen check``: is an output folder exactly what its experiment renders now?
+
+The experiment is rendered into a temporary folder *as if* into the folder
+being checked (absolute paths written into SLURM scripts point at it), then
+both are compared file by file, byte for byte, the copy of experiment.yaml
+included. Only these are not compared:
+
+- manifest.yaml's ``created_at`` line (the one thing that differs between two
+  renders of the same input);
+- ``validation_report.txt`` (and its manifest entry) when only the checked folder
+  has it: ``render --validate`` writes it, a plain render does not;
+- files inside a folder the render creates empty (SLURM's log folder): they are
+  written while jobs run, not by ttgen. Empty folders themselves are not compared
+  (git does not keep them).
+
+Returns a `CheckResult`; raises `UserError` subclasses; never prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Problem, RunLookupError, SourcePos
+from ..layout import MANIFEST_FILE, REPORT_FILE
+from ..plan.build import plan_experiment
+from ..render.environment import make_environment
+from ..render.output import write_output
+
+_CREATED_AT = re.compile(rb"^created_at:[^\n]*\n?", re.M)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file whose contents differ; *diff* is a unified diff from the checked folder to the fresh render."""
+
+    path: str  # relative, with / separators
+    diff: str
+
+
+@dataclass
+class CheckResult:
+    """How an output folder compares with a fresh render of its experiment."""
+
+    against: Path
+    run_count: int
+    compared: list[str] = field(default_factory=list)  # files present on both sides
+    changed: list[FileChange] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # rendered now, absent from the folder
+    extra: list[str] = field(default_factory=list)  # in the folder, not rendered now
+    ignored: list[str] = field(default_factory=list)  # in the folder, deliberately not compared
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.missing or self.extra)
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _empty_dirs(root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_dir() and not any(p.iterdir())]
+
+
+def _normalize_manifest(data: bytes, *, drop_report: bool) -> bytes:
+    data = _CREATED_AT.sub(b"", data, count=1)
+    if drop_report:
+        data = re.sub(rb"^  '?" + re.escape(REPORT_FILE.encode()) + rb"'?:[^\n]*\n?", b"", data, flags=re.M)
+    return data
+
+
+def unified_diff(old: bytes, new: bytes, *, old_name: str, new_name: str) -> str:
+    """A readable unified diff; says so when files differ only in line endings or the final newline."""
+    a = old.decode("utf-8", errors="replace").splitlines()
+    b = new.decode("utf-8", errors="replace").splitlines()
+    text = "\n".join(difflib.unified_diff(a, b, fromfile=old_name, tofile=new_name, lineterm=""))
+    if not text:
+        text = (f"--- {old_name}\n+++ {new_name}\n"
+                "(the files differ only in line endings or in the newline at the end)")
+    return text + "\n"
+
+
+def compare_folders(against: Path, fresh: Path) -> CheckResult:
+    """Compare folder *against* with a *fresh* render, file by file (see the module's rules)."""
+    result = CheckResult(against=against, run_count=0)
+    mine, theirs = _files(against), _files(fresh)
+    runtime_dirs = _empty_dirs(fresh)
+    drop_report = REPORT_FILE in mine and REPORT_FILE not in theirs
+    for rel in sorted(set(mine) | set(theirs)):
+        if rel not in theirs:
+            if (rel == REPORT_FILE and drop_report) or any(rel.startswith(d + "/") for d in runtime_dirs):
+                result.ignored.append(rel)
+            else:
+                result.extra.append(rel)
+            continue
+        if rel not in mine:
+            result.missing.append(rel)
+            continue
+        result.compared.append(rel)
+        old, new = mine[rel].read_bytes(), theirs[rel].read_bytes()
+        if rel == MANIFEST_FILE:
+            old = _normalize_manifest(old, drop_report=drop_report)
+            new = _normalize_manifest(new, drop_report=False)
+        if old != new:
+            result.changed.append(FileChange(rel, unified_diff(old, new, old_name=f"{against.as_posix()}/{rel}",
+                                                                  new_name=f"{rel} (rendered now)")))
+    return result
+
+
+def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: int | None = None,
+                     template_dir: Path | None = None) -> CheckResult:
+    """Render *experiment_path* as if into *against*, in a temporary place, and compare every file.
+
+    Example:
+        >>> result = check_experiment("experiment.yaml", against=Path("outputs/study"))  # doctest: +SKIP
+        >>> result.ok, len(result.compared)  # doctest: +SKIP
+        (True, 12)
+    """
+    against = Path(against)
+    if not against.is_dir():
+        what = "no such folder" if not against.exists() else "not a folder"
+        raise RunLookupError([Problem(f"{what} to check against", pos=SourcePos(str(against)),
+                                      hint="pass --against the output folder to compare with (render it first)")])
+    plan = plan_experiment(experiment_path, max_runs=max_runs)
+    env = make_environment(template_dir)
+    with tempfile.TemporaryDirectory(prefix="ttgen-check-") as tmp:
+        fresh, _ = write_output(plan, Path(tmp) / (against.resolve().name or "out"), env=env,
+                                final_dir=against.resolve())
+        result = compare_folders(against, fresh)
+    result.run_count = len(plan)
+    result.warnings = list(plan.warnings)
+    return result
+

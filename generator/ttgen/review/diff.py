@@ -1,0 +1,295 @@
+"""Core of ``ttgen diff``: what one run of an output folder changes against its base config, or another run.
+
+The base config compared against is the one recorded in the output folder
+(``base_config.yaml``, its sha256 in ``manifest.yaml``), never the installed
+torchtune, so a diff stays true after an upgrade. Differences are found with
+deepdiff on the loaded trees (OmegaConf typing, interpolations unresolved) and
+reported one row per leaf path, lists being leaves (docs/contract.md §3): a changed list is
+one row. Each row says where the change came from (variable, control, delete,
+auto output_dir) by re-planning the folder's own experiment.yaml against the
+folder's own base_config.yaml.
+
+This module returns data and raises `RunLookupError`; it never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from ..errors import Problem, RunLookupError, SourcePos, UserError
+from ..inputs.base import BaseConfig
+from ..layout import BASE_FILE, EXPERIMENT_FILE, MANIFEST_FILE, config_file
+from ..plan.build import plan_experiment
+from ..plan.origins import UNKNOWN, Origin
+from ..tree import MISSING, ConfigPath, dotted, lookup, paths_written, value_key
+from ..yamlio.dump import flow_text
+from ..yamlio.entries import EntryFile
+from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.types import yaml_type_name
+from .compare import Change, tree_differences
+from .folders import match_run, read_config, run_ids
+
+@dataclass(frozen=True)
+class Difference:
+    """One leaf path that differs; *before*/*after* are `MISSING` when that side lacks the path."""
+
+    path: ConfigPath
+    change: Change
+    before: Any
+    after: Any
+    before_text: str | None  # YAML text as written in the file (None when missing)
+    after_text: str | None
+    origin: Origin
+
+    @property
+    def dotted(self) -> str:
+        return dotted(self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.dotted, "keys": list(self.path), "change": self.change}
+        if self.before is not MISSING:
+            out["before"] = self.before
+            out["before_type"] = yaml_type_name(self.before)
+        if self.after is not MISSING:
+            out["after"] = self.after
+            out["after_type"] = yaml_type_name(self.after)
+        out["origin"] = self.origin.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff: the recorded base config, or one run's config."""
+
+    kind: Literal["base", "run"]
+    name: str  # "base" or the run id
+    file: str  # relative to the output folder
+    doc: YamlDocument
+    variables: dict[str, Any] | None = None  # the run's variable values from run_mapping.yaml
+    variables_text: str | None = None  # the same as one-line YAML, values as written (``{lr: 3e-4}``)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "file": self.file, "variables": self.variables}
+
+
+@dataclass
+class DiffResult:
+    """Every difference of *after* against *before*, in config order."""
+
+    folder: Path
+    before: Side
+    after: Side
+    differences: list[Difference]
+    base_source: str | None  # the base config as experiment.yaml names it (from manifest.yaml)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# --- where a difference comes from --------------------------------------------------------------
+
+
+@dataclass
+class _Explainer:
+    """What experiment.yaml sets in each run, and what it deletes, from a re-plan of the folder."""
+
+    deletes: tuple[ConfigPath, ...] = ()
+    setters: dict[str, dict[ConfigPath, Origin]] = field(default_factory=dict)  # run id -> path -> origin
+    trees: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> planned config tree
+
+
+def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
+    """The base config as recorded in the folder: its text, and its name and recipe from the manifest."""
+    path = folder / BASE_FILE
+    doc = read_yaml_file(path, display=str(path), error_cls=RunLookupError, what="recorded base config")
+    if not isinstance(doc.data, dict) or not doc.data:
+        raise RunLookupError([Problem("base_config.yaml is not a mapping of config keys", pos=doc.pos(()),
+                                      hint="render the experiment again")])
+
+    def text(key: str) -> str | None:
+        value = recorded.get(key)
+        return str(value) if value is not None else None
+
+    return BaseConfig(source=text("source") or BASE_FILE, kind=text("kind") or "file", path=path, doc=doc,
+                      recipe=text("recipe"), supports_distributed=None, torchtune_version=None)
+
+
+def _explain(folder: Path, wanted: Iterable[str], *,
+             recorded: dict[str, Any]) -> tuple[_Explainer | None, Problem | None]:
+    """Re-plan the folder's experiment.yaml against its base_config.yaml; None and a warning on failure.
+
+    The plan uses the recorded base (text, and recipe from the manifest), never the
+    installed torchtune, so origins stay right after an upgrade.
+    """
+    try:
+        # The folder holds a render that succeeded, with whatever --max-runs it was given.
+        plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
+                               base=_recorded_base_config(folder, recorded), slurm=False)
+    except UserError as err:
+        first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
+        return None, Problem("cannot tell where differences come from (origin: unknown): the folder's "
+                             f"experiment.yaml does not plan with this ttgen: {first}",
+                             pos=SourcePos(str(folder / EXPERIMENT_FILE)), severity="warning")
+    explainer = _Explainer(deletes=tuple(plan.resolved.deletes))
+    wanted = set(wanted)
+    for run in plan.runs():
+        if run.run_id not in wanted:
+            continue
+        setters: dict[ConfigPath, Origin] = {}
+        # Controls first, then this run's overrides (variables, derived controls, auto): later wins,
+        # as in the merge itself.
+        for ov in (*plan.resolved.controls, *run.overrides):
+            origin = ov.origin_record()
+            for path in paths_written(ov.path, ov.value):
+                setters[path] = origin
+        explainer.setters[run.run_id] = setters
+        explainer.trees[run.run_id] = plan.merged(run).tree
+        if len(explainer.setters) == len(wanted):
+            break
+    return explainer, None
+
+
+def _lookup(setters: dict[ConfigPath, Origin] | None, path: ConfigPath) -> Origin | None:
+    """The entry that sets *path* or the nearest mapping above it."""
+    if not setters:
+        return None
+    for n in range(len(path), 0, -1):
+        hit = setters.get(path[:n])
+        if hit is not None:
+            return hit
+    return None
+
+
+def _deleted(deletes: tuple[ConfigPath, ...], path: ConfigPath) -> Origin | None:
+    for d in deletes:
+        if path[: len(d)] == d:
+            return Origin("delete", dotted(d), d)
+    return None
+
+
+def _planned(explainer: _Explainer, side: Side, *, path: ConfigPath, actual: Any) -> bool:
+    """Is *actual* (a side's value at *path*) what the re-planned experiment gives? The base always is."""
+    if side.kind == "base":
+        return True
+    tree = explainer.trees.get(side.name)
+    if tree is None:
+        return False
+    planned = lookup(tree, path)
+    if planned is MISSING or actual is MISSING:
+        return planned is actual
+    return value_key(planned) == value_key(actual)
+
+
+def _origin(explainer: _Explainer, path: ConfigPath, *, before: Side, after: Side, change: Change,
+            values: tuple[Any, Any]) -> Origin:
+    if not (_planned(explainer, before, path=path, actual=values[0])
+            and _planned(explainer, after, path=path, actual=values[1])):
+        return UNKNOWN  # a value experiment.yaml does not give: edited by hand, or other templates
+    after_set = explainer.setters.get(after.name) if after.kind == "run" else None
+    before_set = explainer.setters.get(before.name) if before.kind == "run" else None
+    against_base = before.kind == "base"
+    if change == "removed":
+        candidates = [
+            _deleted(explainer.deletes, path) if against_base else None,
+            _lookup(before_set, path),
+            _lookup(after_set, path),
+        ]
+    else:
+        candidates = [_lookup(after_set, path), _lookup(before_set, path),
+                      _deleted(explainer.deletes, path) if against_base else None]
+    return next((c for c in candidates if c is not None), UNKNOWN)
+
+
+# --- the diff -----------------------------------------------------------------------------------
+
+
+def _text(doc: YamlDocument, path: ConfigPath, *, value: Any) -> str | None:
+    """A value's YAML text: as written in the file for a plain scalar (``3e-4``), else flow YAML."""
+    if value is MISSING:
+        return None
+    return doc.plain_text.get(path) or flow_text(value)
+
+
+def _run_side(folder: Path, mapping: EntryFile, *, run_id: str) -> Side:
+    rel = config_file(run_id)
+    doc = read_config(folder, rel, what="config")
+    entry_doc = mapping.entry(run_id)
+    entry = entry_doc.data.get(run_id) if entry_doc is not None and isinstance(entry_doc.data, dict) else None
+    variables = entry.get("variables") if isinstance(entry, dict) else None
+    if entry_doc is None or not isinstance(variables, dict):
+        return Side("run", run_id, rel, doc)
+    text = ", ".join(f"{flow_text(name)}: {entry_doc.plain_text.get((run_id, 'variables', name)) or flow_text(value)}"
+                     for name, value in variables.items())
+    return Side("run", run_id, rel, doc, variables, "{" + text + "}")
+
+
+def _recorded_base(folder: Path) -> dict[str, Any] | None:
+    """The manifest's ``base_config:`` entry (source, sha256, ...); None without a manifest."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("base_config")
+    entry = doc.data.get("base_config") if doc is not None and isinstance(doc.data, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult:
+    """What *run* changes against the folder's recorded base config, or (with *other*) between two runs.
+
+    With two runs, before is *run* and after is *other*, as in ``git diff A B``.
+    """
+    mapping, ids = run_ids(folder)
+    run_id = match_run(run, ids, folder=folder)
+    other_id = match_run(other, ids, folder=folder) if other is not None else None
+    warnings: list[Problem] = []
+    manifest = _recorded_base(folder)
+    recorded = manifest or {}
+
+    if other_id is None:
+        base_doc = read_config(folder, BASE_FILE, what="recorded base config")
+        before = Side("base", "base", BASE_FILE, base_doc)
+        after = _run_side(folder, mapping, run_id=run_id)
+        sha = recorded.get("sha256")
+        if sha and sha != hashlib.sha256(base_doc.raw).hexdigest():
+            warnings.append(Problem("base_config.yaml does not match the sha256 recorded in manifest.yaml: it "
+                                    "was edited after rendering, so this diff is against the edited text",
+                                    pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
+                                    hint="render the experiment again to get a trustworthy folder"))
+        elif manifest is None:
+            warnings.append(Problem("no manifest.yaml: cannot verify base_config.yaml against its recorded sha256",
+                                    pos=SourcePos(str(folder)), severity="warning"))
+    else:
+        before = _run_side(folder, mapping, run_id=run_id)
+        after = _run_side(folder, mapping, run_id=other_id)
+
+    rows = tree_differences(before.data, after.data)
+    runs = [s.name for s in (before, after) if s.kind == "run"]
+    explainer, problem = _explain(folder, runs, recorded=recorded) if rows else (None, None)
+    if problem is not None:
+        warnings.append(problem)
+    explainer = explainer or _Explainer()
+    for side in (before, after):
+        planned = explainer.trees.get(side.name) if side.kind == "run" else None
+        if planned is not None and value_key(planned) != value_key(side.data):
+            warnings.append(Problem(f"{side.file} is not what the folder's experiment.yaml renders (edited by "
+                                    "hand, or rendered with other templates?); differences experiment.yaml does "
+                                    "not explain show origin 'unknown'", pos=SourcePos(str(folder / side.file)),
+                                    severity="warning", hint="`ttgen check EXPERIMENT --against DIR` shows the edits"))
+    differences = [
+        Difference(path=row.path, change=row.change, before=row.before, after=row.after,
+                   before_text=_text(before.doc, row.path, value=row.before),
+                   after_text=_text(after.doc, row.path, value=row.after),
+                   origin=_origin(explainer, row.path, before=before, after=after, change=row.change,
+                                  values=(row.before, row.after)))
+        for row in rows
+    ]
+    source = recorded.get("source")
+    return DiffResult(folder=folder, before=before, after=after, differences=differences,
+                      base_source=str(source) if source is not None else None, warnings=warnings)
+

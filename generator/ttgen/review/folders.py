@@ -1,0 +1,105 @@
+"""Find an output folder and the runs in it (``ttgen diff``, and later commands that read a sweep).
+
+Only the folder's own files are read: the run mapping one entry at a time
+(`ttgen.yamlio.entries`), so a 10,000-run folder opens quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import Problem, RunLookupError, SourcePos
+from ..layout import DEFAULT_BASE_DIR, MAPPING_FILE, timestamped_folders
+from ..yamlio.entries import EntryFile
+from ..yamlio.load import YamlDocument, read_yaml_file
+
+
+def _folder_problem(message: str, where: Path | None, *, hint: str) -> RunLookupError:
+    return RunLookupError([Problem(message, pos=SourcePos(str(where)) if where is not None else None, hint=hint)])
+
+
+def find_output_folder(folder: Path | None) -> Path:
+    """The folder ``ttgen diff`` reads (docs/contract.md §7).
+
+    *folder* (``--dir``) must be an output folder. Without it: the current folder
+    when it holds ``configs/run_mapping.yaml``, else the newest timestamped
+    output folder under ``./outputs``.
+    """
+    if folder is not None:
+        if not folder.exists():
+            raise _folder_problem("no such folder", folder, hint="pass an output folder written by `ttgen render`")
+        if not folder.is_dir():
+            raise _folder_problem("not a folder", folder, hint="pass an output folder written by `ttgen render`")
+        if not (folder / MAPPING_FILE).is_file():
+            inside = timestamped_folders(folder)
+            hint = (f"it holds output folders; pass one of them, e.g. --dir {inside[-1]}" if inside
+                    else "pass an output folder written by `ttgen render` (it holds configs/run_mapping.yaml)")
+            raise _folder_problem(f"not a ttgen output folder: {MAPPING_FILE} is missing", folder, hint=hint)
+        return folder
+    if Path(MAPPING_FILE).is_file():
+        return Path(".")
+    outputs = Path(DEFAULT_BASE_DIR)
+    if not outputs.is_dir():
+        raise _folder_problem("no output folder here: the current folder has no configs/run_mapping.yaml "
+                              "and no outputs/ folder", None,
+                              hint="pass --dir DIR (an output folder written by `ttgen render`), or run from the "
+                              "folder that holds outputs/")
+    candidates = timestamped_folders(outputs)
+    if not candidates:
+        raise _folder_problem("no output folders (named <name>_<YYYYmmdd_HHMMSS>) in outputs/", outputs,
+                              hint="render first, or pass --dir DIR")
+    newest = candidates[-1]
+    if not (newest / MAPPING_FILE).is_file():
+        raise _folder_problem(f"the newest output folder has no {MAPPING_FILE}", newest,
+                              hint="pass --dir DIR to choose another folder")
+    return newest
+
+
+def read_file(folder: Path, rel: str, *, what: str) -> YamlDocument:
+    """A YAML file of an output folder; a missing or unreadable one is a `RunLookupError`."""
+    path = folder / rel
+    if not path.is_file():
+        raise _folder_problem(f"{what} {rel} is missing from the output folder", folder,
+                              hint="render the experiment again (`ttgen check` shows what else changed)")
+    return read_yaml_file(path, display=str(path), error_cls=RunLookupError, what=what)
+
+
+def read_config(folder: Path, rel: str, *, what: str) -> YamlDocument:
+    """`read_file` for a config (a run's, or the recorded base), which must be a mapping."""
+    doc = read_file(folder, rel, what=what)
+    if not isinstance(doc.data, dict):
+        raise RunLookupError([Problem(f"{rel} is not a mapping of config keys", pos=doc.pos(()),
+                                      hint="render the experiment again")])
+    return doc
+
+
+def run_ids(folder: Path) -> tuple[EntryFile, list[str]]:
+    """The run mapping of an output folder and its run ids, in order."""
+    path = folder / MAPPING_FILE
+    if not path.is_file():
+        raise _folder_problem(f"run mapping {MAPPING_FILE} is missing from the output folder", folder,
+                              hint="render the experiment again")
+    mapping = EntryFile.read(path, what="run mapping", error_cls=RunLookupError)
+    if not mapping.starts:
+        raise RunLookupError([Problem("run mapping lists no runs", pos=SourcePos(str(path)),
+                                      hint="render the experiment again")])
+    return mapping, mapping.keys()
+
+
+def _available(ids: list[str]) -> str:
+    shown = ids if len(ids) <= 12 else [*ids[:5], "...", *ids[-2:]]
+    return "available: " + ", ".join(shown) + (f" ({len(ids)} runs)" if len(ids) > 12 else "")
+
+
+def match_run(name: str, ids: list[str], *, folder: Path) -> str:
+    """The run id *name* means: exact, or its number (``run_2`` and ``2`` mean ``run_002``)."""
+    if name in ids:
+        return name
+    digits = name[4:] if name.startswith("run_") else name
+    if digits.isdigit():
+        for run_id in ids:
+            tail = run_id[4:] if run_id.startswith("run_") else run_id
+            if tail.isdigit() and int(tail) == int(digits):
+                return run_id
+    raise RunLookupError([Problem(f"no run {name!r} in this output folder", pos=SourcePos(str(folder)),
+                                  hint=_available(ids))])

@@ -1,0 +1,129 @@
+"""The findings of ``ttgen validate``: the verdict on each config, and the report of a whole check.
+
+A validation problem is a `Problem` that belongs to one config of a sweep, so
+besides the usual position, dotted path and hint it names the run and the
+level that found it: lines read
+``file:line:col: run_001: model.lora_rnak: message``. The report text is
+deterministic (no timings, no absolute temporary paths) because
+``render --validate`` writes it into the output folder, whose files are hashed
+into the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem
+from ..text import plural
+
+LEVEL_TEXT = {
+    1: "level 1 (loads with OmegaConf, interpolations resolve, _component_ names, types of well-known keys)",
+    2: "level 2 (level 1, and every _component_ imported and its keyword arguments bound to its signature)",
+}
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """The verdict on one config file."""
+
+    run_id: str
+    file: str  # as displayed in messages
+    issues: tuple[Problem, ...] = ()
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ValidationReport:
+    """Everything one validation found, over all configs checked."""
+
+    level: int
+    torchtune_version: str | None = None
+    level2_unavailable: str | None = None  # why level 2 did not run, when it was not asked for explicitly
+    results: list[ConfigResult] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)  # distinct _component_ names imported (level 2)
+
+    @property
+    def issues(self) -> list[Problem]:
+        return [i for r in self.results for i in r.issues]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def failed_configs(self) -> list[ConfigResult]:
+        return [r for r in self.results if not r.ok]
+
+    def level_text(self) -> str:
+        text = LEVEL_TEXT[self.level]
+        if self.level == 2 and self.torchtune_version:
+            text += f", torchtune {self.torchtune_version}"
+        return text
+
+    def summary(self) -> str:
+        """One line: how many configs, at which level, and the verdict."""
+        n = len(self.results)
+        head = f"{plural(n, 'config')} checked at level {self.level}"
+        if self.level == 2:
+            head += f" ({plural(len(self.components), 'distinct component')})"
+        n_err, n_warn = len(self.errors), len(self.warnings)
+        warn = f", {plural(n_warn, 'warning')}" if n_warn else ""
+        if not n_err:
+            return f"{head}: all passed{warn}"
+        n_bad = len(self.failed_configs)
+        return f"{head}: {plural(n_err, 'error')}{warn} in {n_bad} of {plural(n, 'config')}"
+
+    def text(self) -> str:
+        """The report file: verdict, what was checked, then every problem (deterministic)."""
+        lines = [
+            "# ttgen validation report",
+            f"result: {'passed' if self.ok else 'FAILED'}",
+            f"checked: {self.level_text()}",
+        ]
+        if self.level2_unavailable:
+            lines.append(f"level 2 not run: {self.level2_unavailable}")
+        lines.append(f"summary: {self.summary()}")
+        if self.components:
+            lines.append("components:")
+            lines.extend(f"  {name}" for name in self.components)
+        lines.append("configs:")
+        for r in self.results:
+            state = "ok" if r.ok else plural(len(r.errors), "error")
+            n_warn = len(r.issues) - len(r.errors)
+            if n_warn:
+                state += f", {plural(n_warn, 'warning')}"
+            lines.append(f"  {r.run_id}: {r.file}: {state}")
+        if self.issues:
+            lines.append("problems:")
+            lines.extend(i.format() for i in self.issues)
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as data: the verdict, what was checked, each config, and every problem."""
+        return {
+            "ok": self.ok,
+            "level": self.level,
+            "torchtune_version": self.torchtune_version,
+            "level2_unavailable": self.level2_unavailable,
+            "summary": self.summary(),
+            "components": self.components,
+            "configs": [{"run_id": r.run_id, "file": r.file, "ok": r.ok} for r in self.results],
+            "errors": [i.to_json() for i in self.errors],
+            "warnings": [i.to_json() for i in self.warnings],
+        }
