@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, shipped_configs
+from helpers import run_cli, shipped_configs
 from ttgen.inputs.catalog import load_catalog
 
 SHIPPED = shipped_configs()

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import load_omegaconf, run_cli, same, write
+from helpers import load_omegaconf, run_cli, same, write
 from ttgen.tree import value_key
 
 Path_ = tuple[str, ...]
@@ -329,6 +329,7 @@ def render_and_compare(case: Case, folder: Path) -> None:
         assert same(got, expected), f"{config.name}:\n got      {got!r}\n expected {expected!r}"
 
 
+@pytest.mark.slow
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(cases())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO, example_names, run_cli, write
+from helpers import EXAMPLES, REPO, example_names, run_cli, write
 from ttgen.render.output import render_experiment
 
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
@@ -142,19 +142,6 @@ def test_repo_layout_ships_templates_and_schemas() -> None:
     assert "{{ body }}" in read_template("config.yaml.j2")
     assert load_schema()["title"].startswith("ttgen")
     assert (REPO / "templates" / "__init__.py").exists() and (REPO / "schemas" / "__init__.py").exists()
-
-
-def test_built_wheel_carries_templates_schemas_and_data(tmp_path: Path) -> None:
-    import zipfile
-
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    (wheel,) = tmp_path.glob("ttgen-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"ttgen/templates/config.yaml.j2", "ttgen/templates/run_mapping.yaml.j2", "ttgen/templates/manifest.yaml.j2",
-            "ttgen/schemas/experiment.schema.json", "ttgen/aliases.yaml", "torchtune_config_writer/__main__.py",
-            "ttgen/cli.py"} <= names
 
 
 def test_json_errors_are_one_document_on_stdout(tmp_path: Path) -> None:

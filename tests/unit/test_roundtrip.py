@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import load_omegaconf, same, shipped_configs, write
+from helpers import load_omegaconf, same, shipped_configs, write
 from ttgen.inputs.catalog import load_catalog
 from ttgen.render.output import render_experiment
 from ttgen.tree import value_key

@@ -5,10 +5,14 @@ Runs mypy with the settings in pyproject.toml ([tool.mypy]) over the whole packa
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_package_type_checks() -> None:

@@ -39,12 +39,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from conftest import assert_clean_failure, folder_state, load_omegaconf, problem_block, run_cli, write
+from helpers import CASES as ALL_CASES
+from helpers import assert_clean_failure, folder_state, load_omegaconf, problem_block, run_cli, write
 from ttgen.errors import UserError
 from ttgen.yamlio.load import load_yaml_bytes
 from ttgen.layout import TMP_MARK
 
-HOSTILE = Path(__file__).resolve().parent / "cases" / "hostile"
+HOSTILE = ALL_CASES / "hostile"
 TABLE: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").read_text(encoding="utf-8"))
 GENERATED = sorted(name for name, row in TABLE.items() if row.get("generated"))
 COMMITTED = sorted(p.name for p in HOSTILE.glob("*.yaml") if p.name != "expected.yaml")

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CliResult, assert_clean_failure, problem_block, run_cli
+from helpers import CASES as ALL_CASES
+from helpers import CliResult, assert_clean_failure, problem_block, run_cli
 from ttgen.layout import TMP_MARK
 
-CASES = Path(__file__).resolve().parent / "cases" / "errors"
+CASES = ALL_CASES / "errors"
 
 
 @dataclass(frozen=True)

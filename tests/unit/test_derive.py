@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import load_omegaconf, run_cli
+from helpers import load_omegaconf, run_cli
 from test_plan import BASE, errors, experiment, plan
 from ttgen.render.output import render_experiment
 

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_readme_alias_table_matches_aliases_yaml() -> None:

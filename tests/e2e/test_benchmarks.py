@@ -7,12 +7,16 @@ lines the README's performance and validation sections are read from.
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def run_script(*args: str, codes: tuple[int, ...] = (0,)) -> str:

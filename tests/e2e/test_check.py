@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, run_cli, write
+from helpers import EXAMPLES, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.review.check import compare_folders
 from ttgen.render.output import render_experiment
@@ -252,6 +252,7 @@ def test_slurm_scripts_are_compared_as_if_rendered_into_the_folder(tmp_path: Pat
                        "slurm/submit_run_001.sh"]
 
 
+@pytest.mark.needs_torch
 def test_folder_rendered_with_validate_passes(tmp_path: Path) -> None:
     """The real `render --validate`: its report and manifest entry are not held against the folder."""
     exp = copy_example("lora_rank_sweep", tmp_path)

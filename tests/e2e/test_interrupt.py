@@ -25,7 +25,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import folder_state, run_cli, write
+from helpers import folder_state, run_cli, write
 from ttgen.render import folder as write_module
 from ttgen.inputs.catalog import load_catalog
 from ttgen.layout import OLD_MARK, TMP_MARK

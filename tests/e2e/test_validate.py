@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, REPO, run_cli, shipped_configs, write
+from helpers import CASES as ALL_CASES
+from helpers import EXAMPLES, REPO, run_cli, shipped_configs, write
 from ttgen.inputs.catalog import load_catalog
 from ttgen.render.output import render_experiment
 
-CASES = REPO / "tests" / "cases" / "validate"
+CASES = ALL_CASES / "validate"
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
 FULL_LEVEL2 = "at level 2"
 
@@ -192,6 +193,7 @@ def test_json_document(rendered: dict[str, Path]) -> None:
 # ---------------------------------------------------------------- level 2 (real torchtune)
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize("case", ["lora_rank_sweep", "good_nested"])
 def test_good_sweeps_pass_level2(case: str, rendered: dict[str, Path]) -> None:
     result = run_cli("validate", "--level", "2", rendered[case])
@@ -200,6 +202,7 @@ def test_good_sweeps_pass_level2(case: str, rendered: dict[str, Path]) -> None:
     assert result.err == ""
 
 
+@pytest.mark.needs_torch
 @pytest.mark.parametrize(("case", "run_id", "path", "at", "message", "hint"), [
     ("nested_typo", "run_001", "dataset[1].train_on_inpt", "train_on_inpt: true",
      "torchtune.datasets.instruct_dataset has no parameter 'train_on_inpt'", "did you mean train_on_input?"),
@@ -234,6 +237,7 @@ def test_each_defect_is_caught_with_its_run_and_path(case: str, run_id: str, pat
     assert source[int(col) - 1:].startswith(at), source
 
 
+@pytest.mark.needs_torch
 def test_only_the_defective_runs_fail_and_every_config_is_checked(rendered: dict[str, Path]) -> None:
     folders = [rendered[c] for c in ("wrong_component", "lora_rank_sweep", "nested_typo", "misspelled_kwarg")]
     result = run_cli("validate", *folders)
@@ -244,6 +248,7 @@ def test_only_the_defective_runs_fail_and_every_config_is_checked(rendered: dict
     assert "11 configs checked at level 2" in result.out and "4 errors in 4 of 11 configs" in result.out
 
 
+@pytest.mark.needs_torch
 def test_components_are_located_and_bound_once(monkeypatch: pytest.MonkeyPatch, rendered: dict[str, Path]) -> None:
     import ttgen.validate.components as vc
     from ttgen.validate.validator import find_configs, validate_configs
@@ -269,6 +274,7 @@ def test_components_are_located_and_bound_once(monkeypatch: pytest.MonkeyPatch, 
     assert len(bound) == len(set(bound))  # each (component, keys) pair once, however many runs share it
 
 
+@pytest.mark.needs_torch
 def test_nested_components_are_checked_where_tune_validate_is_not_looking(rendered: dict[str, Path]) -> None:
     """torchtune's own validate binds top-level components only; the nested typo passes it."""
     from omegaconf import OmegaConf
@@ -282,6 +288,7 @@ def test_nested_components_are_checked_where_tune_validate_is_not_looking(render
 # ---------------------------------------------------------------- render --validate
 
 
+@pytest.mark.needs_torch
 def test_render_validate_passes_and_records_the_report(tmp_path: Path) -> None:
     out = tmp_path / "o"
     result = run_cli("render", CASES / "good_nested.yaml", "--out", out, "--validate")
@@ -297,6 +304,7 @@ def test_render_validate_passes_and_records_the_report(tmp_path: Path) -> None:
     assert f"  validation_report.txt: {digest}" in manifest
 
 
+@pytest.mark.needs_torch
 def test_render_validate_failure_exits_1_with_the_folder_in_place(tmp_path: Path) -> None:
     out = tmp_path / "o"
     result = run_cli("render", CASES / "wrong_component.yaml", "--out", out, "--validate")
@@ -312,6 +320,7 @@ def test_render_validate_failure_exits_1_with_the_folder_in_place(tmp_path: Path
     assert [p.name for p in tmp_path.iterdir()] == ["o"]  # no temporary folder left
 
 
+@pytest.mark.needs_torch
 def test_render_validate_json_and_dry_run(tmp_path: Path) -> None:
     result = run_cli("render", CASES / "wrong_type.yaml", "--out", tmp_path / "j", "--validate", "--json")
     assert result.code == 1
@@ -323,6 +332,7 @@ def test_render_validate_json_and_dry_run(tmp_path: Path) -> None:
     assert dry.code == 2 and "--dry-run" in dry.err
 
 
+@pytest.mark.needs_torch
 def test_render_validate_report_is_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert run_cli("render", CASES / "nested_typo.yaml", "--out", tmp_path / name, "--validate").code == 1

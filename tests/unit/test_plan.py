@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from helpers import write
 from ttgen.errors import ExperimentError
 from ttgen.plan.merge import compatible
 from ttgen.plan.build import plan_experiment

@@ -32,7 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
+
+pytestmark = pytest.mark.needs_torch
 
 EXAMPLE_FOLDERS = ("tiny_cpu", "tiny_cpu_full")
 VOCAB_SIZE = 272  # examples/tiny_cpu/make_assets.py: DIMS.vocab_size

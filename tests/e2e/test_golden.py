@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from snapshot_yaml import extension_for, text_extension
 from ttgen.render.output import render_experiment
 

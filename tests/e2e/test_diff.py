@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, example_names, run_cli, write
+from helpers import EXAMPLES, example_names, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.layout import timestamped_folders
 from ttgen.render.output import render_experiment

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import EXAMPLES, REPO, run_cli, write
+from helpers import EXAMPLES, REPO, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.errors import ExperimentError
 from ttgen.render.output import render_experiment
@@ -495,6 +495,7 @@ def sbatch_wait(script: Path, tune: Path, cwd: Path) -> subprocess.CompletedProc
     return done
 
 
+@pytest.mark.needs_slurm
 def test_array_runs_every_task_once_on_slurm(tmp_path: Path, slurm_cluster: None) -> None:
     out = render(experiment(tmp_path, GPU_SECTION), tmp_path / HOSTILE).resolve()
     tune, records = stand_in(tmp_path)
@@ -513,6 +514,7 @@ def test_array_runs_every_task_once_on_slurm(tmp_path: Path, slurm_cluster: None
         assert (out / "slurm" / "logs" / f"{run_id}-{job}.err").read_text() == ""
 
 
+@pytest.mark.needs_slurm
 def test_per_run_script_on_slurm(tmp_path: Path, slurm_cluster: None) -> None:
     out = render(EXAMPLE, tmp_path / "o").resolve()
     tune, records = stand_in(tmp_path)
@@ -531,6 +533,7 @@ def test_per_run_script_on_slurm(tmp_path: Path, slurm_cluster: None) -> None:
     assert f"ttgen: config {out}/configs/run_004.yaml" in log
 
 
+@pytest.mark.needs_slurm
 def test_failing_task_fails_the_array_on_slurm(tmp_path: Path, slurm_cluster: None) -> None:
     """sbatch --wait reports a task's failure: a broken run is not mistaken for success."""
     out = render(experiment(tmp_path, "  gpus_per_node: 1\n", variables="lora_rank: [8, 16]"), tmp_path / "o")
@@ -541,6 +544,7 @@ def test_failing_task_fails_the_array_on_slurm(tmp_path: Path, slurm_cluster: No
     assert sorted(read_records(records)) == ["0"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("require_it", "code", "outcome", "message"), [
     ("1", 1, "1 error", "SLURM is not installed but TTGEN_REQUIRE_SLURM=1"),  # a failing fixture: an error
     ("", 0, "1 skipped", "SLURM not installed (CI installs it)"),
