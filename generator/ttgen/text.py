@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
 
@@ -61,3 +62,11 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type name), for one-line problems."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def shown_path(path: Path) -> str:
+    """*path* as a user should see it: relative to the current folder when below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,4 +1,4 @@
-"""Derived values: {{ ... }} expressions in controls and variable values (SPEC §5)."""
+"""Derived values: {{ ... }} expressions in controls and variable values (docs/contract.md §5)."""
 
 from __future__ import annotations
 

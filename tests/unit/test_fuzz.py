@@ -1,4 +1,4 @@
-"""Fuzzing the merge → resolve → render pipeline against an independent reference merge (SPEC §2-§5).
+"""Fuzzing the merge → resolve → render pipeline against an independent reference merge (docs/contract.md §2-§5).
 
 Hypothesis builds a random base config (nested mappings, unicode keys, keys that
 look like numbers or YAML syntax, strings that look like numbers/bools/null,
@@ -89,7 +89,7 @@ BASE = st.builds(with_spine, tree_of_depth(3), st.lists(KEY, min_size=2, max_siz
 # ---- the reference merge -----------------------------------------------------------------------
 
 def ref_set(parent: dict[str, Any], key: str, value: Any) -> None:
-    """SPEC §4 in four lines: mappings merge key by key; anything else replaces; new keys go last."""
+    """docs/contract.md §4 in four lines: mappings merge key by key; anything else replaces; new keys go last."""
     if isinstance(parent.get(key), dict) and isinstance(value, dict):
         for k, v in value.items():
             ref_set(parent[key], k, v)
@@ -128,7 +128,7 @@ def related(a: Path_, b: Path_) -> bool:
 
 
 def flat_leaves(path: Path_, value: Any) -> list[Path_]:
-    """The paths a control writes once ttgen flattens its nested mappings (SPEC §3)."""
+    """The paths a control writes once ttgen flattens its nested mappings (docs/contract.md §3)."""
     if isinstance(value, dict) and value:
         return [p for k, v in value.items() for p in flat_leaves(path + (k,), v)]
     return [path]
@@ -137,7 +137,7 @@ def flat_leaves(path: Path_, value: Any) -> list[Path_]:
 # ---- drawing an experiment ---------------------------------------------------------------------
 
 def compatible(draw: st.DrawFn, old: Any, *, control: bool, depth: int = 0) -> Any:
-    """A value ttgen must accept over *old* (SPEC §4): same type, null either way, int with float.
+    """A value ttgen must accept over *old* (docs/contract.md §4): same type, null either way, int with float.
 
     A control's mapping is flattened into dotted keys, so over null it may not add keys
     below (null is not a mapping); a variable's mapping value replaces the null whole.

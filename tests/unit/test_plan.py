@@ -1,4 +1,4 @@
-"""Key resolution, merge rules, sweep order and output_dir handling (SPEC §3-5), through the Python API."""
+"""Key resolution, merge rules, sweep order and output_dir handling (docs/contract.md §3-5), through the Python API."""
 
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def test_zip_and_exclude(tmp_path: Path) -> None:
 
 
 def test_a_mapping_may_be_set_over_null_even_written_flat(tmp_path: Path) -> None:
-    # null fits anything (SPEC §4), also when the control is flattened into dotted keys
+    # null fits anything (docs/contract.md §4), also when the control is flattened into dotted keys
     p = plan(tmp_path, "controls:\n  tokenizer.max_seq_len: {a: 1}\n  +extra: null\n")
     assert p.controlled.tree["tokenizer"]["max_seq_len"] == {"a": 1}
     base = BASE.replace("profiler:\n  enabled: false\n", "profiler: null\n")

@@ -1,4 +1,4 @@
-"""Rendered configs load back with OmegaConf to exactly the intended values (SPEC §2, §4).
+"""Rendered configs load back with OmegaConf to exactly the intended values (docs/contract.md §2, §4).
 
 Two angles: every config torchtune ships, rendered with no overrides, equals
 the original; and hypothesis-generated configs and overrides, rendered through
@@ -63,7 +63,7 @@ def leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tup
 
 
 def same_kind(value: Any) -> st.SearchStrategy[Any]:
-    """Values ttgen must accept over *value* (SPEC §4 type rules)."""
+    """Values ttgen must accept over *value* (docs/contract.md §4 type rules)."""
     if value is None:
         return LEAF
     if isinstance(value, bool):

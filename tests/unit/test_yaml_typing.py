@@ -1,4 +1,4 @@
-"""Reading and writing YAML the way OmegaConf types it (SPEC §2)."""
+"""Reading and writing YAML the way OmegaConf types it (docs/contract.md §2)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from ..errors import Problem
 from ..text import plural
+from ..text import shown_path as rel
 
 __all__ = ["EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_INTERRUPTED", "print_problems", "rel", "plural",
            "positive_int", "envelope", "print_json"]
@@ -32,14 +33,6 @@ def print_problems(problems: Sequence[Problem]) -> None:
     """Errors and warnings to stderr, one ``file:line:col: path: message`` each."""
     for p in problems:
         print(p.format(), file=sys.stderr)
-
-
-def rel(path: Path) -> str:
-    """*path* relative to the current folder when it is below it, else as given."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def positive_int(text: str) -> int:

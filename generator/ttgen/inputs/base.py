@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaseConfigError, Problem
+from ..text import shown_path
 from ..yamlio.load import YamlDocument, read_yaml_file
 from ..yamlio.types import yaml_type_name
 from .catalog import load_catalog, torchtune_version
@@ -66,7 +67,7 @@ def load_base_config(exp: Experiment) -> BaseConfig:
             raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file (a device or "
                                            "socket)", pos=pos, path="framework_config.base_config_file",
                                            hint="name a .yaml file")])
-        doc = read_yaml_file(file, display=_display(file), error_cls=BaseConfigError, what="base config")
+        doc = read_yaml_file(file, display=shown_path(file), error_cls=BaseConfigError, what="base config")
         base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
                           supports_distributed=None, torchtune_version=torchtune_version())
     if not isinstance(base.doc.data, dict) or not base.doc.data:
@@ -78,10 +79,3 @@ def load_base_config(exp: Experiment) -> BaseConfig:
         raise BaseConfigError([Problem(f"base config must be a mapping of config keys, got {yaml_type_name(base.doc.data)}",
                                        pos=base.doc.pos(()), hint="point base_config_file at a torchtune config YAML")])
     return base
-
-
-def _display(file: Path) -> str:
-    try:
-        return str(file.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(file)

@@ -42,8 +42,8 @@ class Catalog:
     """torchtune's registry: every shipped config by name, and every recipe.
 
     Example:
-        >>> catalog = load_catalog()  # doctest: +SKIP
-        >>> catalog.get("llama3_2/1B_lora_single_device").recipe  # doctest: +SKIP
+        >>> catalog = load_catalog()
+        >>> catalog.get("llama3_2/1B_lora_single_device").recipe
         'lora_finetune_single_device'
     """
 

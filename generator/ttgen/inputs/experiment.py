@@ -98,10 +98,10 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
         names = " or ".join(SCHEMA_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
         if not path and value is None:
             return [Problem("experiment file is empty", pos=doc.pos(path),
-                            hint="start from examples/ or the README's experiment.yaml reference")]
+                            hint="start from examples/ or docs/experiment.md")]
         if not path:
             return [Problem(f"experiment.yaml must be a mapping of sections, got {yaml_type_name(value)}",
-                            pos=doc.pos(path), hint="start from examples/ or the README's experiment.yaml reference")]
+                            pos=doc.pos(path), hint="start from examples/ or docs/experiment.md")]
         got = "null" if value is None else f"{yaml_type_name(value)} {short_repr(value)}"
         names = names.replace(" or null", "")  # an empty section is allowed, but never the point
         return [Problem(f"expected {names}, got {got}", pos=doc.pos(path), path=where, hint=hint)]

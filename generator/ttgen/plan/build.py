@@ -75,6 +75,15 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                     base: BaseConfig | None = None, slurm: bool = True) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
+    This is ``ttgen render --dry-run`` without the printing: nothing is written.
+
+    Example:
+        >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")
+        >>> len(plan), [v.name for v in plan.variables]
+        (4, ['lora_rank'])
+        >>> [(run.run_id, run.variables) for run in plan.runs()][:2]
+        [('run_000', {'lora_rank': 8}), ('run_001', {'lora_rank': 16})]
+
     *base*: use this base config instead of loading the one experiment.yaml names
     (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it).
     *slurm*: False skips checking the slurm: section (``ttgen diff`` needs the configs only,

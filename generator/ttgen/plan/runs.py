@@ -50,9 +50,11 @@ class Plan:
     """A checked experiment, ready to render run by run.
 
     Example:
-        >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")  # doctest: +SKIP
-        >>> len(plan), [run.run_id for run in plan.runs()][:2]  # doctest: +SKIP
-        (4, ['run_000', 'run_001'])
+        >>> from ttgen import plan_experiment
+        >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")
+        >>> run = next(plan.runs())
+        >>> run.run_id, plan.merged(run).tree["model"]["lora_rank"]
+        ('run_000', 8)
     """
 
     experiment: Experiment

@@ -181,6 +181,11 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
                       validate: bool = False) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
+    Example:
+        >>> result = render_experiment("examples/lora_rank_sweep/experiment.yaml", out="/tmp/study")  # doctest: +SKIP
+        >>> sorted(result.files)[:2]  # doctest: +SKIP
+        ['base_config.yaml', 'configs/run_000.yaml']
+
     *final_dir*: see `write_output` (where absolute paths in SLURM scripts point).
     """
     plan = plan_experiment(experiment_path, max_runs=max_runs)

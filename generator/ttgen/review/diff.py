@@ -109,7 +109,7 @@ def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
     path = folder / BASE_FILE
     doc = read_yaml_file(path, display=str(path), error_cls=RunLookupError, what="recorded base config")
     if not isinstance(doc.data, dict) or not doc.data:
-        raise RunLookupError([Problem("base_config.yaml is not a mapping of config keys", pos=doc.pos(()),
+        raise RunLookupError([Problem(f"{BASE_FILE} is not a mapping of config keys", pos=doc.pos(()),
                                       hint="render the experiment again")])
 
     def text(key: str) -> str | None:
@@ -243,6 +243,11 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     """What *run* changes against the folder's recorded base config, or (with *other*) between two runs.
 
     With two runs, before is *run* and after is *other*, as in ``git diff A B``.
+
+    Example:
+        >>> result = diff_runs(Path("outputs/lora_rank_study_20261204_101500"), "run_001")  # doctest: +SKIP
+        >>> [(d.dotted, d.before, d.after, d.origin.label()) for d in result.differences][:1]  # doctest: +SKIP
+        [('model.lora_rank', 64, 16, 'variable: lora_rank')]
     """
     mapping, ids = run_ids(folder)
     run_id = match_run(run, ids, folder=folder)
@@ -257,12 +262,12 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
         after = _run_side(folder, mapping, run_id=run_id)
         sha = recorded.get("sha256")
         if sha and sha != hashlib.sha256(base_doc.raw).hexdigest():
-            warnings.append(Problem("base_config.yaml does not match the sha256 recorded in manifest.yaml: it "
+            warnings.append(Problem(f"{BASE_FILE} does not match the sha256 recorded in {MANIFEST_FILE}: it "
                                     "was edited after rendering, so this diff is against the edited text",
                                     pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
                                     hint="render the experiment again to get a trustworthy folder"))
         elif manifest is None:
-            warnings.append(Problem("no manifest.yaml: cannot verify base_config.yaml against its recorded sha256",
+            warnings.append(Problem(f"no {MANIFEST_FILE}: cannot verify {BASE_FILE} against its recorded sha256",
                                     pos=SourcePos(str(folder)), severity="warning"))
     else:
         before = _run_side(folder, mapping, run_id=run_id)

@@ -33,14 +33,14 @@ def find_output_folder(folder: Path | None) -> Path:
         if not (folder / MAPPING_FILE).is_file():
             inside = timestamped_folders(folder)
             hint = (f"it holds output folders; pass one of them, e.g. --dir {inside[-1]}" if inside
-                    else "pass an output folder written by `ttgen render` (it holds configs/run_mapping.yaml)")
+                    else f"pass an output folder written by `ttgen render` (it holds {MAPPING_FILE})")
             raise _folder_problem(f"not a ttgen output folder: {MAPPING_FILE} is missing", folder, hint=hint)
         return folder
     if Path(MAPPING_FILE).is_file():
         return Path(".")
     outputs = Path(DEFAULT_BASE_DIR)
     if not outputs.is_dir():
-        raise _folder_problem("no output folder here: the current folder has no configs/run_mapping.yaml "
+        raise _folder_problem(f"no output folder here: the current folder has no {MAPPING_FILE} "
                               "and no outputs/ folder", None,
                               hint="pass --dir DIR (an output folder written by `ttgen render`), or run from the "
                               "folder that holds outputs/")
