@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"inputs"},
     {"text"},
     {"yamlio"},
-    {"errors", "tree", "layout", "resources"},  # the foundation: imports nothing of ttgen
+    {"errors", "tree", "layout", "resources", "version"},  # the foundation: imports nothing of ttgen
 ]
 FACADE = {"ttgen", "ttgen.__main__"}
 
@@ -63,7 +63,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             for alias in node.names:  # `from . import output` names a module, `from .x import f` a name
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in known else target)
-    return {m for m in found if m != "ttgen"}  # `from .. import __version__`: the version string only
+    return found
 
 
 def _graph() -> dict[str, set[str]]:

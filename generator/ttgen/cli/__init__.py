@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import Any, Callable, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..errors import UserError
 from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
 
