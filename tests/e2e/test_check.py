@@ -1,4 +1,4 @@
-"""`ttgen check`: an output folder against a fresh render of its experiment (SPEC §7), for a user's CI.
+"""`ttgen check`: an output folder against a fresh render of its experiment (docs/contract.md §7), for a user's CI.
 
 Passes on a fresh render of every example (whatever its created_at); fails, with a
 unified diff or a list, on a hand-edited config, a deleted run, an extra file, an

@@ -1,4 +1,4 @@
-"""The render command end to end: folders, flags, aliases, atomicity (SPEC §6-7)."""
+"""The render command end to end: folders, flags, aliases, atomicity (docs/contract.md §6-7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ttgen diff`: every difference of a run against the recorded base config, or another run (SPEC §6-7).
+"""`ttgen diff`: every difference of a run against the recorded base config, or another run (docs/contract.md §6-7).
 
 Golden files under __snapshots__/test_diff/ hold the text table and the JSON document
 for each example (base -> last run, and first run -> last run). The other tests build

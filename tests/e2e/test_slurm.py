@@ -1,4 +1,4 @@
-"""SLURM submit scripts (SPEC §8): what they say, that bash and shellcheck accept them,
+"""SLURM submit scripts (docs/contract.md §8): what they say, that bash and shellcheck accept them,
 and that a real one-node SLURM cluster runs every array task once with its own config.
 
 The cluster tests need SLURM (`tests/slurm/install_slurm.sh`) and start it with

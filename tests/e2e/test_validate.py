@@ -1,4 +1,4 @@
-"""``ttgen validate`` and ``render --validate`` (SPEC §9): level 1 without torch, level 2 with torchtune.
+"""``ttgen validate`` and ``render --validate`` (docs/contract.md §9): level 1 without torch, level 2 with torchtune.
 
 Level 2 tests import the real torchtune 0.6.1 (and torch) once for the session and
 check real rendered sweeps: experiments under tests/cases/validate/ that each put
