@@ -12,7 +12,7 @@ picks one from a file name. Choose per assertion or per fixture::
     def snapshot(snapshot):
         return snapshot.use_extension(YamlSnapshotExtension)
 
-Goldens live in ``tests/__snapshots__/<test_module>/<test>[<param>][<name>].<ext>``;
+Goldens live in ``tests/e2e/__snapshots__/<test_module>/<test>[<param>][<name>].<ext>``;
 regenerate with ``pytest --snapshot-update`` and review the diff before committing.
 """
 

@@ -39,7 +39,7 @@ class Problem:
     also names the run it belongs to (*run_id*) and the validation *level* that
     found it.
 
-    Example:
+    Examples:
         >>> p = Problem("expected a whole number, got string 'x'", pos=SourcePos("exp.yaml", 3, 14),
         ...             path="controls.epochs", hint="remove the quotes")
         >>> print(p.format())

@@ -12,7 +12,7 @@
   slurm/logs/               created empty; jobs write their logs here
 ```
 
-Example:
+Examples:
     >>> config_file("run_007"), run_script("run_007")
     ('configs/run_007.yaml', 'slurm/submit_run_007.sh')
 """

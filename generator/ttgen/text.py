@@ -3,7 +3,7 @@
 Every message that shows a value, counts things or says "did you mean" goes
 through here, so they all read alike.
 
-Example:
+Examples:
     >>> plural(1, "config"), plural(3, "config")
     ('1 config', '3 configs')
     >>> short_repr("fast"), short_repr([8, 16])

@@ -6,7 +6,7 @@ config is a tuple of keys (`ConfigPath`); `dotted` joins it for people. A path
 into any loaded YAML document may also hold list indices (`Key`);
 `display_path` writes those as ``variables.x[1]``.
 
-Example:
+Examples:
     >>> tree = {"model": {"lora_rank": 8, "lora_attn_modules": ["q_proj"]}, "seed": 1}
     >>> [dotted(p) for p, _ in iter_paths(tree)]
     ['model', 'model.lora_rank', 'model.lora_attn_modules', 'seed']

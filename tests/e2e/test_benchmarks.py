@@ -1,8 +1,8 @@
-"""The benchmark scripts still run and print every figure the README quotes.
+"""The benchmark scripts still run and print every figure docs/development/benchmarks.md quotes.
 
 Timing targets are not asserted here (a busy CI machine says nothing about them);
 this only keeps the scripts from rotting: a tiny sweep through each, checking the
-lines the README's performance and validation sections are read from.
+lines the benchmarks page is read from.
 """
 
 from __future__ import annotations

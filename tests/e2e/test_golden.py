@@ -3,7 +3,7 @@
 Each folder of examples/ is a case (a new example is picked up automatically).
 Every output file is its own readable golden file, named after its path:
 ``__snapshots__/test_golden/test_example_output[<example>][configs-run_000].yaml``.
-After an intended change: ``pytest tests/test_golden.py --snapshot-update``, then
+After an intended change: ``pytest tests/e2e/test_golden.py --snapshot-update``, then
 read the changed goldens before committing them. The manifest's golden records the
 ttgen and torchtune versions, so it changes when either is upgraded.
 """

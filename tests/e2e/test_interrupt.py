@@ -1,4 +1,4 @@
-"""Interrupted and disturbed renders: nothing half-written, nothing lost (docs/contract.md §6, README "Guarantees").
+"""Interrupted and disturbed renders: nothing half-written, nothing lost (docs/contract.md §6, docs/output.md "Guarantees").
 
 `ttgen render` runs as a real subprocess on a 10,000-run sweep. Once its hidden
 temporary folder (``.<name>.ttgen-tmp-*``) holds some configs, the test sends a

@@ -35,5 +35,5 @@ def test_public_functions_have_examples() -> None:
 
     for name in ("plan_experiment", "render_experiment", "diff_runs", "check_experiment", "validate_configs"):
         doc = getattr(ttgen, name).__doc__ or ""
-        assert "Example:" in doc and ">>> " in doc, f"ttgen.{name} needs an example in its docstring"
+        assert "Examples:" in doc and ">>> " in doc, f"ttgen.{name} needs an example in its docstring"
     assert os.path.isdir(REPO / "examples")

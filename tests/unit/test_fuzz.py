@@ -34,7 +34,7 @@ from helpers import load_omegaconf, run_cli, same, write
 from ttgen.tree import value_key
 
 Path_ = tuple[str, ...]
-# More examples for a long local run: TTGEN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py
+# More examples for a long local run: TTGEN_FUZZ_EXAMPLES=2000 pytest tests/unit/test_fuzz.py
 FUZZ_EXAMPLES = int(os.environ.get("TTGEN_FUZZ_EXAMPLES", "120"))
 
 # ---- values ------------------------------------------------------------------------------------

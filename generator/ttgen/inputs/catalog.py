@@ -41,7 +41,7 @@ class ShippedConfig:
 class Catalog:
     """torchtune's registry: every shipped config by name, and every recipe.
 
-    Example:
+    Examples:
         >>> catalog = load_catalog()
         >>> catalog.get("llama3_2/1B_lora_single_device").recipe
         'lora_finetune_single_device'

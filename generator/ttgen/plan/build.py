@@ -77,7 +77,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
 
-    Example:
+    Examples:
         >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")
         >>> len(plan), [v.name for v in plan.variables]
         (4, ['lora_rank'])

@@ -4,7 +4,7 @@ Generated configs end every overridden line with a comment such as
 ``# variable: lora_rank``, and ``ttgen diff`` shows the same words in its
 ORIGIN column; both come from `Origin.label`.
 
-Example:
+Examples:
     >>> Origin("variable", "lora_rank", ("model", "lora_rank")).label()
     'variable: lora_rank'
     >>> Origin("control", "optimizer.lr", ("optimizer", "lr")).label()

@@ -49,7 +49,7 @@ class RunConfig:
 class Plan:
     """A checked experiment, ready to render run by run.
 
-    Example:
+    Examples:
         >>> from ttgen import plan_experiment
         >>> plan = plan_experiment("examples/lora_rank_sweep/experiment.yaml")
         >>> run = next(plan.runs())

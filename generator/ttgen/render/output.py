@@ -35,7 +35,7 @@ from .slurm_scripts import write_slurm_scripts
 class RenderResult:
     """What a render did: where it wrote, how many runs, and the warnings found.
 
-    Example:
+    Examples:
         >>> result = render_experiment("examples/lora_rank_sweep/experiment.yaml", out="/tmp/study")  # doctest: +SKIP
         >>> result.run_count, result.output_dir  # doctest: +SKIP
         (4, PosixPath('/tmp/study'))
@@ -181,7 +181,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
                       validate: bool = False) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
-    Example:
+    Examples:
         >>> result = render_experiment("examples/lora_rank_sweep/experiment.yaml", out="/tmp/study")  # doctest: +SKIP
         >>> sorted(result.files)[:2]  # doctest: +SKIP
         ['base_config.yaml', 'configs/run_000.yaml']

@@ -116,7 +116,7 @@ def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: in
                      template_dir: Path | None = None) -> CheckResult:
     """Render *experiment_path* as if into *against*, in a temporary place, and compare every file.
 
-    Example:
+    Examples:
         >>> result = check_experiment("experiment.yaml", against=Path("outputs/study"))  # doctest: +SKIP
         >>> result.ok, len(result.compared)  # doctest: +SKIP
         (True, 12)

@@ -8,7 +8,7 @@ mapping added or removed is one row per leaf below it. Rows come in the order
 of the generated configs themselves (base order kept, new keys follow), which
 deepdiff does not keep.
 
-Example:
+Examples:
     >>> [(d.dotted, d.change) for d in tree_differences({"a": 1, "l": [1]}, {"a": 1.0, "l": [2], "n": {"x": 1}})]
     [('a', 'type_changed'), ('l', 'changed'), ('n.x', 'added')]
 """

@@ -244,7 +244,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
 
     With two runs, before is *run* and after is *other*, as in ``git diff A B``.
 
-    Example:
+    Examples:
         >>> result = diff_runs(Path("outputs/lora_rank_study_20261204_101500"), "run_001")  # doctest: +SKIP
         >>> [(d.dotted, d.before, d.after, d.origin.label()) for d in result.differences][:1]  # doctest: +SKIP
         [('model.lora_rank', 64, 16, 'variable: lora_rank')]

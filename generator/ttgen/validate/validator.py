@@ -176,7 +176,7 @@ class Validator:
 def validate_configs(configs: Iterable[ConfigFile], *, level: int | None = None) -> ValidationReport:
     """Check every config; returns the report (problems in configs never raise).
 
-    Example:
+    Examples:
         >>> report = validate_configs(find_configs(["outputs/study"]), level=1)  # doctest: +SKIP
         >>> report.ok, report.summary()  # doctest: +SKIP
         (True, '4 configs checked at level 1: all passed')

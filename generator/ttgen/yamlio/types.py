@@ -3,7 +3,7 @@
 Messages say ``got string 'x'``, ``key 'on' is read as a boolean`` and
 ``expected a whole number``; all three come from here.
 
-Example:
+Examples:
     >>> yaml_type_name(3e-4), yaml_type_name(None), a_yaml_type(True)
     ('float', 'null', 'a boolean')
 """
