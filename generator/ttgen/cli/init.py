@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..layout import TMP_MARK
-from .output import EXIT_INVALID, EXIT_OK, rel
+from .output import EXIT_INVALID, EXIT_OK, shown_path
 
 
 def register(sub: Any) -> None:
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}{TMP_MARK}{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)  # never a half-written file
-    print(f"Wrote {rel(out)}; next: ttgen render {rel(out)} --dry-run")
+    print(f"Wrote {shown_path(out)}; next: ttgen render {shown_path(out)} --dry-run")
     return EXIT_OK

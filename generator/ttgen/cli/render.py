@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import EXIT_INVALID, EXIT_OK, EXIT_USAGE, envelope, plural, positive_int, print_json, print_problems, rel
+from .output import (EXIT_INVALID, EXIT_OK, EXIT_USAGE, envelope, plural, positive_int, print_json, print_problems,
+                     shown_path)
 
 SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{plural(result.run_count, 'run')} (dry run: nothing written)")
         return EXIT_OK
     assert result.output_dir is not None
-    print(f"Rendered {plural(result.run_count, 'config')} of {plan.experiment.name} into {rel(result.output_dir)}")
+    print(f"Rendered {plural(result.run_count, 'config')} of {plan.experiment.name} into {shown_path(result.output_dir)}")
     if result.validation is not None and not _print_validation(result.validation, result.output_dir):
         return EXIT_INVALID
     command = _sbatch(result)
@@ -108,11 +109,11 @@ def _print_validation(report: Any, folder: Path) -> bool:
 
     issues = report.issues
     for issue in issues[:SHOWN_VALIDATION_PROBLEMS]:  # positions in the report are relative to the folder
-        print(f"{rel(folder)}/{issue.format()}" if issue.pos else issue.format(), file=sys.stderr)
+        print(f"{shown_path(folder)}/{issue.format()}" if issue.pos else issue.format(), file=sys.stderr)
     if len(issues) > SHOWN_VALIDATION_PROBLEMS:
         print(f"... and {len(issues) - SHOWN_VALIDATION_PROBLEMS} more", file=sys.stderr)
     if report.level2_unavailable:
         print(f"ttgen render: note: {report.level2_unavailable}; validated at level 1 only", file=sys.stderr)
     verdict = "Validation passed" if report.ok else "Validation FAILED"
-    print(f"{verdict}: {report.summary()} (report: {rel(folder / REPORT_FILE)})")
+    print(f"{verdict}: {report.summary()} (report: {shown_path(folder / REPORT_FILE)})")
     return bool(report.ok)
