@@ -110,3 +110,148 @@ def folder_state(folder: Path) -> dict[str, str]:
     """Every file below *folder* (relative path -> sha256), and every folder (-> "dir")."""
     return {p.relative_to(folder).as_posix(): ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
             for p in sorted(folder.rglob("*"))}
+
+
+# ---- expectations of bad-input cases, written in the case files themselves -------------------------
+#
+# A case file (tests/cases/errors/, tests/cases/hostile/) starts with a comment saying what it is,
+# then one line per problem the command must print, then optional hint lines:
+#
+#   # expect: WHERE | PATH | text | text ...     an error
+#   # warn: WHERE | PATH | text | text ...       a warning
+#   #   hint: text                               a substring of that problem's hint
+#
+# WHERE is ``line:col`` in the case file, ``other/file.yaml:line:col`` in another file, or ``-``
+# for no position; PATH is the dotted path printed after the position, or ``-`` when the problem
+# prints none; each text is a substring of the message line. The problem line must start with
+# exactly ``WHERE: PATH: `` (``WHERE: `` without a path), a ``# warn:`` one then says ``warning: ``.
+
+import re  # noqa: E402  (this section is appended; the imports above stay as they are)
+
+EXPECT_TAGS = {"# expect: ": False, "# warn: ": True}  # tag -> is a warning
+HINT_TAG = "#   hint: "
+_WHERE = re.compile(r"-|\d+:\d+|\S+:\d+:\d+")
+_SUMMARY = re.compile(r"ttgen: \d+ errors?; nothing was written")
+_PATH_FIRST = re.compile(r"[A-Za-z_][\w.\[\]]*: ")  # a message that starts with a dotted path
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One problem the command must print for a case (see the format above)."""
+
+    where: str | None  # "line:col" in the case file, "other/file.yaml:line:col", None: no position
+    path: str | None  # the dotted path printed after the position; None: the problem prints none
+    says: tuple[str, ...]  # substrings of the message line
+    hints: tuple[str, ...] = ()  # substrings of the hint
+    warning: bool = False  # a warning (`# warn:`), not an error (`# expect:`)
+
+    @classmethod
+    def of(cls, where: str | None, path: str | None, says: Any, hints: Any = (), *, warning: bool = False,
+           source: str = "") -> Expect:
+        """Build one from the written fields (``-`` or None: none), checking them; *source* names the origin."""
+        where = None if where in (None, "-") else str(where)
+        path = None if path in (None, "-") else str(path)
+        says = (says,) if isinstance(says, str) else tuple(str(s) for s in says)
+        hints = (hints,) if isinstance(hints, str) else tuple(str(h) for h in hints)
+        if where is not None and not _WHERE.fullmatch(where):
+            raise ValueError(f"{source}: WHERE must be line:col, file:line:col or -, not {where!r}")
+        if path is not None and (not path or any(c.isspace() for c in path)):
+            raise ValueError(f"{source}: PATH must be a dotted path or -, not {path!r} (is the PATH field missing?)")
+        if not says or not all(says) or not all(hints):
+            raise ValueError(f"{source}: give at least one non-empty text of the message (and no empty hint)")
+        return cls(where, path, says, hints, warning)
+
+    def prefix(self, case: str) -> str:
+        """How the problem line starts when the command ran on *case* (as the user typed it)."""
+        if self.where is None:
+            where = case
+        elif re.fullmatch(r"\d+:\d+", self.where):
+            where = f"{case}:{self.where}"
+        else:
+            where = self.where
+        return f"{where}: {self.path}: " if self.path is not None else f"{where}: "
+
+
+def read_expectations(path: Path) -> list[Expect]:
+    """The ``# expect:`` / ``# warn:`` / ``#   hint:`` lines of the leading comment of a case file.
+
+    An empty list when there are none (or the file has no leading comment, as a binary file). A
+    malformed line, a hint without its problem, or an expectation below the leading comment raises
+    ValueError, so a mistake in a case cannot silently drop its check.
+    """
+    lines = [line.removesuffix("\r") for line in path.read_bytes().decode("utf-8", errors="replace").split("\n")]
+    out: list[Expect] = []
+    header = True  # still in the leading comment
+    after_problem = False  # the previous line was an expect/warn/hint line
+    for number, line in enumerate(lines, 1):
+        source = f"{path.name}:{number}"
+        tag = next((t for t in EXPECT_TAGS if line.startswith(t)), None)
+        header = header and line.startswith("#")
+        if not header:
+            if tag or line.startswith(HINT_TAG):
+                raise ValueError(f"{source}: expectations belong in the comment at the top of the file")
+        elif tag is not None:
+            fields = [part.strip() for part in line[len(tag):].split(" | ")]
+            if len(fields) < 3:
+                raise ValueError(f"{source}: write {tag.strip()} WHERE | PATH | text ..., not {line!r}")
+            where, path_, *says = fields
+            out.append(Expect.of(where, path_, says, warning=EXPECT_TAGS[tag], source=source))
+            after_problem = True
+        elif line.startswith(HINT_TAG):
+            if not after_problem:
+                raise ValueError(f"{source}: a hint line must follow its '# expect:' or '# warn:' line")
+            last = out.pop()
+            out.append(Expect.of(last.where, last.path, last.says, last.hints + (line[len(HINT_TAG):].strip(),),
+                                 warning=last.warning, source=source))
+        else:
+            after_problem = False
+    return out
+
+
+def problem_lines(stderr: str) -> list[str]:
+    """The problem lines of stderr: not the indented hint lines, not the closing error count."""
+    return [line for line in stderr.splitlines() if not line.startswith("    ") and not _SUMMARY.fullmatch(line)]
+
+
+def assert_problems(stderr: str, case: str, expected: list[Expect], *, in_order: bool,
+                    unlisted_warnings: bool = False) -> None:
+    """stderr of ``ttgen ... CASE`` holds exactly the *expected* problems.
+
+    Each problem line starts with exactly its prefix (`Expect.prefix`), then ``warning: `` for a
+    warning and not for an error (and, for PATH ``-``, no dotted path); each text is in that line,
+    each hint in the hint lines below it.
+    There are as many problem lines as expectations (*unlisted_warnings*: only error lines are
+    counted, so a warning case may print more warnings than it lists); with *in_order* the
+    problems come in the order they are listed, which is file order.
+    """
+    lines = stderr.splitlines()
+    problems = problem_lines(stderr)
+    counted = [p for p in problems if ": warning: " not in p] if unlisted_warnings else problems
+    wanted = [e for e in expected if not e.warning] if unlisted_warnings else expected
+    assert len(counted) == len(wanted), \
+        f"{case}: {len(wanted)} problem line(s) expected, one per problem and only those, got:\n{stderr}"
+    taken: list[int] = []
+    for exp in expected:
+        prefix = exp.prefix(case)
+        at = next((i for i, line in enumerate(lines) if line.startswith(prefix) and i not in taken), None)
+        assert at is not None, f"no problem line starting with {prefix!r} in stderr:\n{stderr}"
+        taken.append(at)
+        block = [lines[at]]
+        for more in lines[at + 1:]:
+            if not more.startswith("    "):
+                break
+            block.append(more)
+        message = block[0][len(prefix):]
+        assert message.startswith("warning: ") == exp.warning, \
+            f"{'a warning' if exp.warning else 'an error'} expected:\n{block[0]}"
+        if exp.path is None:
+            assert not _PATH_FIRST.match(message.removeprefix("warning: ")), \
+                f"the problem prints a path: write it as PATH instead of '-':\n{block[0]}"
+        for text in exp.says:
+            assert text in block[0], f"{text!r} not in the message:\n{block[0]}"
+        text = "\n".join(block)
+        for hint in exp.hints:
+            assert "\n    hint: " in text and hint in text.split("\n    hint: ", 1)[1], \
+                f"hint should mention {hint!r}:\n{text}"
+    if in_order:
+        assert taken == sorted(taken), f"problems are reported in file order:\n{stderr}"

@@ -1,13 +1,23 @@
 """Hostile and broken input, and hostile places to write: a clear error, never a traceback or a lost file.
 
-The corpus lives in tests/cases/hostile/ as data. Each case's first line is a
-``#`` comment saying what it is, followed by one ``# expect: WHERE | text | text``
-line per problem the CLI must print (WHERE is ``line:col`` in the case, ``file:line:col``
-in another file, or ``-`` for no position) and optional ``#   hint: text`` lines.
-Files that cannot hold such a header (empty, binary, not UTF-8) and the ones
-generate.py writes at test time (too big to commit) are described in expected.yaml.
+The corpus lives in tests/cases/hostile/ as data, in the one format of all bad-input
+cases (tests/helpers.py: `read_expectations`, `assert_problems`; the same as
+tests/cases/errors/). Each case's first line is a ``#`` comment saying what it is,
+followed by one line per problem the CLI must print and its optional hint lines::
 
-Every case must exit 1 with exactly the expected problems on stderr, one line each
+    # expect: WHERE | PATH | text | text ...
+    #   hint: text
+
+WHERE is ``line:col`` in the case, ``other/file.yaml:line:col`` in another file, or
+``-`` for no position; PATH is the dotted path printed after the position, or ``-``
+when the problem prints none; the texts are substrings of the message, the hint a
+substring of the hint lines. Files that cannot hold such a header (empty, binary, not
+UTF-8) and the ones generate.py writes at test time (too big to commit) are rows of
+expected.yaml with the same fields (at, path, says, hint), checked by the same code.
+
+Every case (run as ``ttgen render CASE --out ...`` in its folder) must exit 1 with
+exactly the expected problems on stderr: each problem line starting with exactly
+``WHERE: PATH: `` (``WHERE: `` without a path), one line per problem and no other
 (plus hint lines), the error count, nothing on stdout and nothing on disk.
 
 The rest of the file covers places that refuse to be written (read-only, full,
@@ -23,13 +33,11 @@ import errno
 import importlib.util
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,7 +48,8 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from helpers import CASES as ALL_CASES
-from helpers import assert_clean_failure, folder_state, load_omegaconf, problem_block, run_cli, write
+from helpers import (Expect, assert_clean_failure, assert_problems, folder_state, load_omegaconf, problem_block,
+                     read_expectations, run_cli, write)
 from ttgen.errors import UserError
 from ttgen.yamlio.load import load_yaml_bytes
 from ttgen.layout import TMP_MARK
@@ -52,44 +61,20 @@ COMMITTED = sorted(p.name for p in HOSTILE.glob("*.yaml") if p.name != "expected
 SMALL_BASE = HOSTILE / "bases" / "small_lora.yaml"
 
 
-@dataclass(frozen=True)
-class Expect:
-    """One problem the CLI must print for a case."""
-
-    where: str | None  # "line:col" in the case, "file:line:col" elsewhere, None: no position
-    says: tuple[str, ...]
-    hints: tuple[str, ...] = ()
-
-    def prefix(self, case: str) -> str:
-        if self.where is None:
-            return f"{case}: "
-        if re.fullmatch(r"\d+:\d+", self.where):
-            return f"{case}:{self.where}: "
-        return f"{self.where}: "
-
-
-def header_expectations(path: Path) -> list[Expect]:
-    """The ``# expect:`` / ``#   hint:`` lines at the top of a case file."""
-    out: list[Expect] = []
-    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        if line.startswith("# expect: "):
-            where, *says = (part.strip() for part in line[len("# expect: "):].split(" | "))
-            out.append(Expect(None if where == "-" else where, tuple(says)))
-        elif line.startswith("#   hint: "):
-            last = out.pop()
-            out.append(Expect(last.where, last.says, last.hints + (line[len("#   hint: "):].strip(),)))
-        else:
-            break
-    return out
-
-
 def table_expectations(name: str) -> list[Expect]:
+    """The expected.yaml row of a case that cannot hold a header: one problem."""
     row = TABLE[name]
-    return [Expect(row["at"], tuple(row["says"]), (row["hint"],) if "hint" in row else ())]
+    return [Expect.of(row["at"], row["path"], row["says"], (row["hint"],) if "hint" in row else (),
+                      source=f"expected.yaml: {name}")]
 
 
 def expectations(name: str) -> list[Expect]:
-    return table_expectations(name) if name in TABLE else header_expectations(HOSTILE / name)
+    return table_expectations(name) if name in TABLE else read_expectations(HOSTILE / name)
+
+
+# The folder listing: every committed file with "# expect:" lines, and every row of expected.yaml.
+HEADED = [name for name in COMMITTED if name not in TABLE and read_expectations(HOSTILE / name)]
+CORPUS = sorted(set(HEADED) | set(TABLE))
 
 
 @pytest.fixture(scope="session")
@@ -111,26 +96,19 @@ def assert_nothing_left(folder: Path, *, expected: list[str]) -> None:
 
 # ---- the corpus --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("case", COMMITTED + GENERATED)
+@pytest.mark.parametrize("case", [pytest.param(name, id=Path(name).stem) for name in CORPUS])
 def test_hostile_case(case: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     folder = request.getfixturevalue("generated_dir") if case in GENERATED else HOSTILE
     expected = expectations(case)
     result = run_cli("render", case, "--out", tmp_path / "out", cwd=folder)
-    assert_clean_failure(result, errors=len(expected))
-    problem_lines = [line for line in result.err.splitlines()[:-1] if not line.startswith("    ")]
-    assert len(problem_lines) == len(expected), f"one line per problem, and only the expected ones:\n{result.err}"
-    for exp in expected:
-        block = problem_block(result.err, exp.prefix(case))
-        for text in exp.says:
-            assert text in block[0], f"{text!r} not in the message:\n{block[0]}"
-        hint_text = "\n".join(block[1:])
-        for hint in exp.hints:
-            assert "    hint: " in hint_text and hint in hint_text, f"hint should mention {hint!r}:\n{block}"
+    assert_clean_failure(result, errors=sum(not e.warning for e in expected))
+    assert_problems(result.err, case, expected, in_order=False)
     assert_nothing_left(tmp_path, expected=[])
 
 
 def test_corpus_is_large_and_self_describing() -> None:
     assert len(COMMITTED) + len(GENERATED) >= 40
+    assert sorted(COMMITTED + GENERATED) == CORPUS, "every case is in the corpus test"
     table_files = set(TABLE) - set(GENERATED)
     assert table_files <= set(COMMITTED), "every expected.yaml row names a committed file (or a generated one)"
     assert not set(GENERATED) & set(COMMITTED)
@@ -141,9 +119,11 @@ def test_corpus_is_large_and_self_describing() -> None:
             continue
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# ") and len(first) > 10, f"{name}: the first line must say what the case is"
-        assert header_expectations(path), f"{name}: no '# expect:' line and no row in expected.yaml"
+        assert read_expectations(path), f"{name}: no '# expect:' line and no row in expected.yaml"
     for name, row in TABLE.items():
         assert row.get("what") and row.get("says"), f"expected.yaml: {name} needs what: and says:"
+        assert row.get("at") and row.get("path"), f"expected.yaml: {name} needs at: and path: (\"-\" for none)"
+        assert set(row) <= {"what", "generated", "at", "path", "says", "hint"}, f"expected.yaml: {name}: {set(row)}"
 
 
 def test_generated_cases_are_really_big(generated_dir: Path) -> None:
