@@ -112,18 +112,23 @@ def paths_written(path: ConfigPath, value: Any) -> Iterator[ConfigPath]:
             yield from paths_written(path + (key,), sub)
 
 
-def value_key(value: Any) -> Any:
-    """A hashable key under which two values are 'the same value' (bool is not int, 1 is 1.0)."""
+def value_key(value: Any, *, strict: bool = False) -> Any:
+    """A hashable key under which two values are 'the same value' (bool is not int, 1 is 1.0).
+
+    With *strict*, 1 and 1.0 differ too: the same value written the same way, as a
+    config file holds it.
+    """
     if isinstance(value, bool) or value is None:
         return ("b", value)
     if isinstance(value, (int, float)):
-        return ("n", value) if value == value else ("nan",)
+        kind = ("f" if isinstance(value, float) else "i") if strict else "n"
+        return (kind, value) if value == value else ("nan",)
     if isinstance(value, str):
         return ("s", value)
     if isinstance(value, list):
-        return ("l", tuple(value_key(v) for v in value))
+        return ("l", tuple(value_key(v, strict=strict) for v in value))
     if isinstance(value, dict):
-        return ("d", tuple((k, value_key(v)) for k, v in value.items()))
+        return ("d", tuple((k, value_key(v, strict=strict)) for k, v in value.items()))
     return ("o", repr(value))
 
 

@@ -151,3 +151,18 @@ def test_json_errors_are_one_document_on_stdout(tmp_path: Path) -> None:
     assert result.code == 1 and "e.yaml:3:12: controls.lora_rnak" in result.err
     doc = json.loads(result.out)
     assert doc["ok"] is False and doc["errors"][0]["line"] == 3 and doc["errors"][0]["path"] == "controls.lora_rnak"
+
+
+def test_json_is_strict_even_for_nan_and_infinity(tmp_path: Path) -> None:
+    """jq and JSON.parse reject NaN: such floats are written as YAML spells them."""
+    exp = write(tmp_path / "e.yaml", "experiment: {name: x, framework: torchtune}\n"
+                "framework_config: {base_config: llama3_2/1B_lora_single_device}\n"
+                "variables: {lora_dropout: [.nan, .inf, 0.1]}\n")
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    result = run_cli("render", exp, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out, parse_constant=refuse)
+    assert [r["variables"]["lora_dropout"] for r in doc["runs"]] == [".nan", ".inf", 0.1]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Problem, SourcePos
 from .output import EXIT_INVALID, EXIT_OK, envelope, plural, positive_int, print_json, print_problems
 
 if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays fast
@@ -32,9 +33,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run, json_command="check")
 
 
+def verdict(result: CheckResult, experiment: Path) -> str:
+    """The one-line verdict, as the text output ends and the JSON document's error says it."""
+    compared = plural(len(result.compared), "file")
+    if result.ok:
+        return f"ok: {result.against} is exactly what {experiment} renders ({compared} compared)"
+    counts = [f"{len(result.changed)} changed", f"{len(result.missing)} missing", f"{len(result.extra)} extra"]
+    return f"check failed: {result.against} differs from what {experiment} renders now ({', '.join(counts)}; " \
+           f"{compared} compared)"
+
+
 def json_report(result: CheckResult, experiment: Path) -> dict[str, Any]:
+    # A failed check is an error a script can read, with the lists below as its detail.
+    errors = [] if result.ok else [Problem(verdict(result, experiment).removeprefix("check failed: "),
+                                           pos=SourcePos(str(result.against)),
+                                           hint="render again if the change is intended, then commit the folder")]
     return envelope(
-        "check", ok=result.ok, warnings=result.warnings,
+        "check", ok=result.ok, errors=errors, warnings=result.warnings,
         experiment=str(experiment),
         against=str(result.against),
         compared=len(result.compared),
@@ -71,11 +86,5 @@ def run(args: argparse.Namespace) -> int:
     report = text_report(result)
     if report:
         sys.stdout.write(report)
-    if result.ok:
-        print(f"ok: {result.against} is exactly what {args.experiment} renders "
-              f"({plural(len(result.compared), 'file')} compared)")
-        return EXIT_OK
-    counts = [f"{len(result.changed)} changed", f"{len(result.missing)} missing", f"{len(result.extra)} extra"]
-    print(f"check failed: {result.against} differs from what {args.experiment} renders now "
-          f"({', '.join(counts)}; {plural(len(result.compared), 'file')} compared)", file=sys.stderr)
-    return EXIT_INVALID
+    print(verdict(result, args.experiment), file=sys.stdout if result.ok else sys.stderr)
+    return EXIT_OK if result.ok else EXIT_INVALID

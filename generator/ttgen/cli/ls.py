@@ -7,6 +7,7 @@ import fnmatch
 import sys
 from typing import Any
 
+from ..errors import Problem
 from .output import EXIT_INVALID, EXIT_OK, envelope, print_json
 
 
@@ -19,20 +20,22 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inputs.catalog import load_catalog
+    from ..inputs.catalog import load_catalog, torchtune_version
 
     catalog = load_catalog()
     names = sorted(catalog.configs)
     if args.pattern:
         pat = args.pattern if any(c in args.pattern for c in "*?[") else f"*{args.pattern}*"
         names = [n for n in names if fnmatch.fnmatch(n, pat)]
+    none = [] if names else [Problem(f"no shipped config matches {args.pattern!r}", hint="`ttgen ls` lists them all")]
     if args.json:
-        print_json(envelope("ls", ok=bool(names), pattern=args.pattern, torchtune_version=catalog.torchtune_version,
+        print_json(envelope("ls", ok=bool(names), errors=none, pattern=args.pattern,
+                            torchtune_version=torchtune_version(),
                             configs=[{"config": n, "recipe": catalog.configs[n].recipe,
                                       "file_exists": catalog.configs[n].exists} for n in names]))
         return EXIT_OK if names else EXIT_INVALID
-    if not names:
-        print(f"no shipped config matches {args.pattern!r}", file=sys.stderr)
+    if none:
+        print(none[0].message, file=sys.stderr)
         return EXIT_INVALID
     width = max(len(n) for n in names)
     print(f"{'CONFIG'.ljust(width)}  RECIPE")

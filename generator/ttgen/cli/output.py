@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Sequence
 
@@ -57,6 +58,19 @@ def envelope(command: str, *, ok: bool, errors: Sequence[Problem] = (), warnings
     }
 
 
+def _strict_json(value: Any) -> Any:
+    """*value* with the floats JSON cannot hold written as YAML spells them (``.nan``, ``.inf``, ``-.inf``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        from ..yamlio.dump import flow_text  # here: PyYAML is not needed for `ttgen --help`
+
+        return flow_text(value)
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
+
+
 def print_json(document: dict[str, Any]) -> None:
-    """The document on stdout, indented, non-ASCII kept; values JSON lacks (paths) as text."""
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    """The document on stdout: indented, non-ASCII kept, paths as text, and strict JSON (no NaN)."""
+    print(json.dumps(_strict_json(document), indent=2, ensure_ascii=False, default=str, allow_nan=False))

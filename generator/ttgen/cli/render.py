@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         validation = result.validation
         ok = validation is None or validation.ok
         print_json(envelope(
-            "render", ok=ok, errors=validation.errors if validation is not None else (), warnings=result.warnings,
+            "render", ok=ok, errors=validation.errors if validation is not None else (),
+            warnings=result.warnings + (validation.warnings if validation is not None else []),
             experiment=plan.experiment.name,
             base_config=plan.base.source,
             recipe=plan.base.recipe,

@@ -183,7 +183,7 @@ def _planned(explainer: _Explainer, side: Side, *, path: ConfigPath, actual: Any
     planned = lookup(tree, path)
     if planned is MISSING or actual is MISSING:
         return planned is actual
-    return value_key(planned) == value_key(actual)
+    return value_key(planned, strict=True) == value_key(actual, strict=True)
 
 
 def _origin(explainer: _Explainer, path: ConfigPath, *, before: Side, after: Side, change: Change,
@@ -281,7 +281,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     explainer = explainer or _Explainer()
     for side in (before, after):
         planned = explainer.trees.get(side.name) if side.kind == "run" else None
-        if planned is not None and value_key(planned) != value_key(side.data):
+        if planned is not None and value_key(planned, strict=True) != value_key(side.data, strict=True):
             warnings.append(Problem(f"{side.file} is not what the folder's experiment.yaml renders (edited by "
                                     "hand, or rendered with other templates?); differences experiment.yaml does "
                                     "not explain show origin 'unknown'", pos=SourcePos(str(folder / side.file)),
