@@ -15,7 +15,8 @@ includes interpreter start and imports, and peak RSS is that process's own:
           per-config cost beyond it can be compared with the floor too.
 
 It prints wall time, time per config, peak RSS and the ratios ttgen/naive and
-ttgen/floor, then ``ttgen --help`` and ``ttgen ls`` wall times. Targets (issue 7):
+ttgen/floor, then ``ttgen --help`` and ``ttgen ls`` wall times (each run as
+``python -m ttgen`` with this interpreter: no ``ttgen`` on PATH is needed). Targets (issue 7):
 ttgen <= 0.2 x naive at 1,000 runs, ttgen <= 3 x floor, peak RSS at 10,000 runs
 under 150 MB and not growing with the run count, --help and ls under 0.3 s.
 It ends with one "target met / MISSED" line per target. Plain Python: no dependencies beyond ttgen's own.
@@ -214,8 +215,9 @@ def main() -> int:
         print(f"peak RSS ttgen: {results[lo]['ttgen']['rss_mb']:.1f} MB at {lo} runs, "
               f"{results[hi]['ttgen']['rss_mb']:.1f} MB at {hi} runs "
               f"(growth x{results[hi]['ttgen']['rss_mb'] / results[lo]['ttgen']['rss_mb']:.2f})")
-    ttgen = shutil.which("ttgen") or "ttgen"
-    help_s, ls_s = wall_of([ttgen, "--help"]), wall_of([ttgen, "ls"])
+    # This interpreter's ttgen, so the benchmark needs no `ttgen` on PATH (nor picks another one).
+    ttgen = [PY, "-m", "ttgen"]
+    help_s, ls_s = wall_of([*ttgen, "--help"]), wall_of([*ttgen, "ls"])
     print(f"ttgen --help: {help_s:.3f} s wall (median of 5)")
     print(f"ttgen ls:     {ls_s:.3f} s wall (median of 5)")
     # Issue 7's targets, as README "Performance" reads them: the floor ratio is a

@@ -1,7 +1,23 @@
-"""``python -m ttgen``: the same as the ``ttgen`` command."""
+"""``python -m ttgen``: the same as the ``ttgen`` command.
 
-import sys
+Everything runs inside one ``try``, so Ctrl-C while the modules are still being
+imported (before `ttgen.cli.main` can catch it) ends with exit 130 and one line on
+stderr, as a later Ctrl-C does, never a traceback (docs/errors.md, Guarantees).
+"""
 
-from .cli import main
+try:
+    import sys
 
-sys.exit(main())
+    from .cli import main
+
+    code = main()
+except KeyboardInterrupt:
+    import sys
+
+    try:
+        print("ttgen: interrupted", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+    code = 130
+
+sys.exit(code)

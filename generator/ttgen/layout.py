@@ -61,6 +61,17 @@ def output_folder_name(name: str, now: _dt.datetime) -> str:
     return f"{name}_{now.strftime('%Y%m%d_%H%M%S')}"
 
 
+def free_output_folder(base_dir: Path, name: str, now: _dt.datetime) -> Path:
+    """The default output folder of a render at *now*, absolute: ``<base_dir>/<name>_<timestamp>``,
+    or ``..._2``, ``..._3`` when a render in the same second took the name."""
+    first = Path(base_dir).resolve() / output_folder_name(name, now)
+    candidate, n = first, 2
+    while candidate.exists():
+        candidate = first.with_name(f"{first.name}_{n}")
+        n += 1
+    return candidate
+
+
 def timestamped_folders(parent: Path) -> list[Path]:
     """Output folders named ``<name>_<YYYYmmdd_HHMMSS>[_N]`` under *parent*, oldest first.
 

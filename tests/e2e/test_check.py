@@ -248,8 +248,9 @@ def test_slurm_scripts_are_compared_as_if_rendered_into_the_folder(tmp_path: Pat
     moved = run_cli("check", "exp/experiment.yaml", "--against", "moved", "--json", cwd=tmp_path)
     assert moved.code == 1
     changed = [c["file"] for c in json.loads(moved.out)["changed"]]
-    assert changed == ["manifest.yaml", "slurm/submit_array.sh", "slurm/submit_run_000.sh",
-                       "slurm/submit_run_001.sh"]
+    # ... and so do the configs: each run's output_dir is inside the folder (runs/run_NNN).
+    assert changed == ["configs/run_000.yaml", "configs/run_001.yaml", "configs/run_mapping.yaml", "manifest.yaml",
+                       "slurm/submit_array.sh", "slurm/submit_run_000.sh", "slurm/submit_run_001.sh"]
 
 
 @pytest.mark.needs_torch

@@ -45,7 +45,11 @@ def test_output_folder_contents(tmp_path: Path) -> None:
     run = (out / "configs" / "run_002.yaml").read_text()
     assert "  lora_rank: 32  # variable: lora_rank\n" in run
     assert "  lr: 3e-4  # control: learning_rate\n" in run
-    assert "output_dir: /tmp/torchtune/llama3_2_1B/lora_single_device/run_002  # auto: per-run output_dir" in run
+    # No output_dir in experiment.yaml: each run writes in its own folder inside the output folder.
+    assert f"output_dir: {out.resolve()}/runs/run_002  # auto: run output folder" in run
+    assert run.rstrip("\n").endswith("ttgen:  # auto: run identity, new key\n  experiment: lora_rank_study  # auto: run identity, "
+                        "new key\n  run_id: run_002  # auto: run identity, new key\n  variables:  # auto: run identity, "
+                        "new key\n    lora_rank: 32  # auto: run identity, new key")
     assert "profiler" not in run
 
 
@@ -87,19 +91,20 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
     doc = json.loads(result.out)
     assert doc["run_count"] == 4 and doc["recipe"] == "lora_finetune_single_device"
     assert doc["runs"][1] == {"run_id": "run_001", "config": "configs/run_001.yaml", "variables": {"lora_rank": 16}, "derived": {},
-                              "output_dir": "/tmp/torchtune/llama3_2_1B/lora_single_device/run_001",
+                              "output_dir": f"{(tmp_path / 'o').resolve()}/runs/run_001",
                               "output_dir_auto": True}
 
 
 def test_generate_alias_module_entry_points_and_compat_name(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONHASHSEED="123")
-    for i, argv in enumerate([["-m", "ttgen", "generate"], ["-m", "torchtune_config_writer", "generate"]]):
-        out = tmp_path / f"o{i}"
-        proc = subprocess.run([sys.executable, *argv, str(LORA), "--out", str(out)], capture_output=True, text=True,
-                              env=env, cwd=tmp_path)
+    configs = []
+    for argv in (["-m", "ttgen", "generate"], ["-m", "torchtune_config_writer", "generate"]):
+        out = tmp_path / "o"  # the same folder: runs' output folders are inside it
+        proc = subprocess.run([sys.executable, *argv, str(LORA), "--out", str(out), "--force"], capture_output=True,
+                              text=True, env=env, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
-    a = sorted((tmp_path / "o0" / "configs").iterdir())
-    assert [p.read_bytes() for p in a] == [(tmp_path / "o1" / "configs" / p.name).read_bytes() for p in a]
+        configs.append({p.name: p.read_bytes() for p in sorted((out / "configs").iterdir())})
+    assert configs[0] == configs[1] and len(configs[0]) == 5
 
 
 def test_console_script_help_and_usage_errors() -> None:

@@ -91,7 +91,9 @@ def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def render_example(example: str, out: Path) -> Path:
-    result = render_experiment(EXAMPLES / example / "experiment.yaml", out=out, now=FIXED_NOW)
+    # As if rendered into one fixed folder, so goldens do not hold a temporary path (runs write below it).
+    result = render_experiment(EXAMPLES / example / "experiment.yaml", out=out, now=FIXED_NOW,
+                               final_dir=Path("/ttgen-golden") / example)
     assert result.output_dir == out
     return out
 
@@ -131,7 +133,7 @@ def test_diff_of_examples_matches_golden(example: str, runs: tuple[str, ...], tm
 
 
 def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
-    edge_folder(tmp_path)
+    out = edge_folder(tmp_path).resolve()
     doc = diff_json(tmp_path, "run_002")
     assert doc["format"] == "ttgen.diff" and doc["version"] == 2 and doc["ok"] is True
     assert doc["before"] == {"kind": "base", "name": "base", "file": "base_config.yaml", "variables": None}
@@ -141,9 +143,14 @@ def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
     # Config order: the base's keys in its order, then new keys.
     assert list(rows) == ["output_dir", "name", "epochs", "seed", "log_dir", "model.lora_attn_modules",
                           "model.dropout", "optimizer.lr", "profiler._component_", "profiler.enabled", "clip",
-                          "notes"]
+                          "notes", "ttgen.experiment", "ttgen.run_id", "ttgen.variables.lora_attn_modules",
+                          "ttgen.variables.seed"]
     expect = {
-        "output_dir": ("changed", "/scratch/study", "/scratch/study/run_002", {"kind": "auto", "key": None}),
+        "output_dir": ("changed", "/scratch/study", f"{out}/runs/run_002",
+                       {"kind": "auto", "key": "run output folder"}),
+        "ttgen.run_id": ("added", None, "run_002", {"kind": "auto", "key": "run identity"}),
+        "ttgen.variables.lora_attn_modules": ("added", None, "[q_proj, k_proj, v_proj]",
+                                              {"kind": "auto", "key": "run identity"}),
         "name": ("changed", "8", "16", {"kind": "control", "key": "name"}),
         "epochs": ("type_changed", 2, 2.0, {"kind": "control", "key": "epochs"}),
         "seed": ("type_changed", None, 1, {"kind": "variable", "key": "seed"}),
@@ -155,7 +162,7 @@ def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
     }
     for path, (change, before, after, origin) in expect.items():
         row = rows[path]
-        assert (row["change"], row["before"], row["after"], row["origin"]) == (change, before, after, origin), path
+        assert (row["change"], row.get("before"), row["after"], row["origin"]) == (change, before, after, origin), path
     assert type(rows["epochs"]["before"]) is int and type(rows["epochs"]["after"]) is float
     assert (rows["epochs"]["before_type"], rows["epochs"]["after_type"]) == ("integer", "float")
     assert (rows["seed"]["before_type"], rows["seed"]["after_type"]) == ("null", "integer")
@@ -194,16 +201,18 @@ def test_table_shows_yaml_text_as_written(tmp_path: Path) -> None:
         "after:  run_002 (configs/run_002.yaml) {lora_attn_modules: [q_proj, k_proj, v_proj], seed: 1}",
         "folder: out",
     ]
-    assert result.out.endswith("\n12 differences\n")
+    assert result.out.endswith("\n16 differences\n")
 
 
 def test_two_runs_before_is_the_first(tmp_path: Path) -> None:
     edge_folder(tmp_path)
     rows = by_path(diff_json(tmp_path, "run_000", "run_003"))
-    assert list(rows) == ["output_dir", "seed", "model.lora_attn_modules"]
+    assert list(rows) == ["output_dir", "seed", "model.lora_attn_modules", "ttgen.run_id",
+                          "ttgen.variables.lora_attn_modules", "ttgen.variables.seed"]
     assert rows["seed"]["before"] == 1 and rows["seed"]["after"] == 2
     assert rows["model.lora_attn_modules"]["after"] == ["q_proj", "k_proj", "v_proj"]
-    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": None}
+    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": "run output folder"}
+    assert rows["ttgen.run_id"]["origin"] == {"kind": "auto", "key": "run identity"}
     swapped = by_path(diff_json(tmp_path, "run_003", "run_000"))
     assert swapped["seed"]["before"] == 2 and swapped["seed"]["after"] == 1
     same = run_cli("diff", "run_001", "run_001", "--dir", "out", cwd=tmp_path)
@@ -289,7 +298,7 @@ def test_experiment_that_no_longer_plans_gives_unknown_origins(tmp_path: Path) -
     assert result.code == 0
     doc = json.loads(result.out)
     assert {row["origin"]["kind"] for row in doc["differences"]} == {"unknown"}
-    assert len(doc["differences"]) == 11  # run_001 keeps the base's lora_attn_modules
+    assert len(doc["differences"]) == 15  # run_001 keeps the base's lora_attn_modules
     assert "warning: cannot tell where differences come from" in result.err
 
 
@@ -392,4 +401,4 @@ def test_origins_of_a_slurm_experiment_with_its_own_template(tmp_path: Path) -> 
     assert result.code == 0 and result.err == "", result.err
     rows = by_path(json.loads(result.out))
     assert rows["seed"]["origin"] == {"kind": "variable", "key": "seed"}
-    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": None}
+    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": "run output folder"}

@@ -101,9 +101,12 @@ def test_render_is_independent_of_hash_seed(tmp_path: Path, utc) -> None:
     _, here = render(example, tmp_path / "here")
     seed = "4242" if os.environ.get("PYTHONHASHSEED") != "4242" else "17"
     env = dict(os.environ, PYTHONHASHSEED=seed)  # TTGEN_TRACEBACK: removed by the autouse fixture in conftest
-    proc = subprocess.run([sys.executable, "-m", "ttgen", "render", str(experiment_file(example)),
-                           "--out", str(tmp_path / "there")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    # As if into the same final folder: runs' output folders (and SLURM paths) name it.
+    code = ("from ttgen import render_experiment; "
+            f"render_experiment({str(experiment_file(example))!r}, out={str(tmp_path / 'there')!r}, "
+            f"final_dir={str(GOLDEN_FINAL_DIR / example)!r})")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     there = read_tree(tmp_path / "there")
     assert list(here) == list(there)

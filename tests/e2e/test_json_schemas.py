@@ -288,7 +288,7 @@ def test_diff_kinds_of_change_and_warnings(tmp_path: Path, rendered: dict[str, P
     assert rows["epochs"]["origin"] == {"kind": "unknown", "key": None}  # 3.0 is not what experiment.yaml gives
     assert rows["edited_after_render"]["change"] == "removed" and "after" not in rows["edited_after_render"]
     assert rows["profiler.enabled"]["origin"] == {"kind": "delete", "key": "profiler"}
-    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": None}
+    assert rows["output_dir"]["origin"] == {"kind": "auto", "key": "run output folder"}
     assert len(doc["warnings"]) == 2  # the edited base config, and the hand-edited run
 
 
@@ -309,8 +309,9 @@ def test_check_ok(tmp_path: Path) -> None:
     assert doc["ignored"] == ["validation_report.txt"]
 
 
-def test_check_failing_after_edits(tmp_path: Path, rendered: dict[str, Path]) -> None:
-    folder = shutil.copytree(rendered["lora"], tmp_path / "o")
+def test_check_failing_after_edits(tmp_path: Path) -> None:
+    folder = tmp_path / "o"  # rendered in place: a copy elsewhere differs in every run's output_dir
+    assert run_cli("render", LORA, "--out", folder).code == 0
     config = folder / "configs" / "run_001.yaml"
     config.write_text(config.read_text(encoding="utf-8").replace("lora_rank: 16", "lora_rank: 17"), encoding="utf-8")
     (folder / "configs" / "run_003.yaml").unlink()

@@ -326,6 +326,8 @@ def render_and_compare(case: Case, folder: Path) -> None:
     assert len(configs) == len(case.expected), (len(configs), len(case.expected))
     for config, expected in zip(configs, case.expected):
         got = load_omegaconf(config)
+        identity = got.pop("ttgen")  # the run's identity block, always the last key
+        assert identity["run_id"] == config.stem and list(identity["variables"]) == [k for k, _ in case.variables]
         assert same(got, expected), f"{config.name}:\n got      {got!r}\n expected {expected!r}"
 
 

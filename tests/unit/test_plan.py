@@ -49,8 +49,8 @@ def experiment(tmp_path: Path, body: str, base: str = BASE) -> Path:
                  "framework_config: {base_config_file: base.yaml, recipe: lora_finetune_single_device}\n" + body)
 
 
-def plan(tmp_path: Path, body: str, base: str = BASE) -> Plan:
-    return plan_experiment(experiment(tmp_path, body, base))
+def plan(tmp_path: Path, body: str, base: str = BASE, output_folder: Path | None = None) -> Plan:
+    return plan_experiment(experiment(tmp_path, body, base), output_folder=output_folder)
 
 
 def errors(tmp_path: Path, body: str, base: str = BASE) -> str:
@@ -81,7 +81,7 @@ def test_resolution_exact_alias_bare_name_and_new_keys(tmp_path: Path) -> None:
     assert tree["optimizer"]["lr"] == 1e-4 and tree["model"]["lora_alpha"] == 16
     assert tree["dataset"] == {"_component_": "torchtune.datasets.alpaca_dataset", "packed": False,
                                "data_files": "/d.json", "column_map": {"input": "q"}}
-    assert list(tree)[-1] == "my_flag"  # new keys follow the base's keys in written order
+    assert list(tree)[-2:] == ["my_flag", "ttgen"]  # new keys follow the base's keys in written order, then ttgen's
 
 
 def test_ambiguous_bare_name_lists_every_match(tmp_path: Path) -> None:
@@ -122,9 +122,11 @@ def test_mappings_merge_and_delete_then_set_replaces(tmp_path: Path) -> None:
                        "    _component_: torchtune.training.metric_logging.WandBLogger\n    project: p\n"
                        "  optimizer: {lr: 2e-5}\n")
     t = p.controlled.tree
-    assert t["metric_logger"] == {"_component_": "torchtune.training.metric_logging.WandBLogger", "project": "p"}
+    # ... and the run's name, group and tags, filled per run (docs/output.md, "Run identity")
+    assert t["metric_logger"] == {"_component_": "torchtune.training.metric_logging.WandBLogger", "project": "p",
+                                  "name": None, "group": None, "tags": None}
     assert t["optimizer"] == {"_component_": "torch.optim.AdamW", "lr": 2e-5, "weight_decay": 0.01}
-    assert list(t).index("metric_logger") == len(t) - 1  # deleted then set again: now a new key
+    assert list(t).index("metric_logger") == len(t) - 2  # deleted then set again: now a new key (ttgen: follows)
 
 
 def test_component_swap_warns_about_kept_keys(tmp_path: Path) -> None:
@@ -171,13 +173,21 @@ def test_run_id_width_grows_past_999(tmp_path: Path) -> None:
 
 
 def test_no_variables_is_one_run_keeping_output_dir(tmp_path: Path) -> None:
-    p = plan(tmp_path, "controls: {epochs: 2}\n")
+    p = plan(tmp_path, "controls: {epochs: 2, output_dir: /tmp/out}\n")
     (run,) = list(p.runs())
     assert run.run_id == "run_000" and run.output_dir == "/tmp/out" and not run.output_dir_auto
 
 
+def test_without_output_dir_each_run_writes_in_the_output_folder(tmp_path: Path) -> None:
+    p = plan(tmp_path, "variables:\n  lora_rank: [8, 16]\n", output_folder=tmp_path / "out")
+    folder = (tmp_path / "out").resolve()
+    assert [(r.output_dir, r.output_dir_auto) for r in p.runs()] == [(f"{folder}/runs/run_000", True),
+                                                                     (f"{folder}/runs/run_001", True)]
+    assert run_trees(p)[1]["metric_logger"]["log_dir"] == "${output_dir}/logs"  # follows via interpolation
+
+
 def test_shared_output_dir_becomes_per_run(tmp_path: Path) -> None:
-    p = plan(tmp_path, "variables:\n  lora_rank: [8, 16]\n")
+    p = plan(tmp_path, "controls: {output_dir: /tmp/out}\nvariables:\n  lora_rank: [8, 16]\n")
     assert [(r.output_dir, r.output_dir_auto) for r in p.runs()] == [("/tmp/out/run_000", True),
                                                                      ("/tmp/out/run_001", True)]
     assert run_trees(p)[1]["metric_logger"]["log_dir"] == "${output_dir}/logs"  # follows via interpolation

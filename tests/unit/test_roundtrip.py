@@ -7,6 +7,8 @@ the whole pipeline, equal a reference merge written independently here.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import re
 import string
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import load_omegaconf, same, shipped_configs, write
+from ttgen.plan.identity import tracker_fields
 from ttgen.inputs.catalog import load_catalog
 from ttgen.render.output import render_experiment
 from ttgen.tree import value_key
@@ -36,7 +39,14 @@ def test_every_shipped_config_round_trips(name: str, tmp_path: Path) -> None:
     result = render_experiment(exp, out=tmp_path / "out")
     rendered = load_omegaconf(result.output_dir / "configs" / "run_000.yaml")
     original = load_omegaconf(load_catalog().configs[name].path)
-    assert same(rendered, original)
+    # Exactly what ttgen adds to every run: its own output_dir, the tracker's names, the ttgen: block.
+    expected = copy.deepcopy(original)
+    expected["output_dir"] = str((tmp_path / "out").resolve() / "runs" / "run_000")
+    logger = expected.get("metric_logger") or {}
+    expected_fields = tracker_fields(logger.get("_component_"), experiment="rt", run_id="run_000", values={})
+    logger.update({k: v for k, v in expected_fields.items()})
+    expected["ttgen"] = {"experiment": "rt", "run_id": "run_000", "variables": {}}
+    assert same(rendered, expected)
     assert (result.output_dir / "base_config.yaml").read_bytes() == load_catalog().configs[name].path.read_bytes()
 
 
@@ -141,4 +151,6 @@ def test_render_then_omegaconf_load_equals_intended_merge(tmp_path_factory: pyte
     result = render_experiment(folder / "experiment.yaml", out=folder / "out")
     for i, expected in enumerate(expected_runs):
         got = load_omegaconf(result.output_dir / "configs" / f"run_{i:03d}.yaml")
+        identity = got.pop("ttgen")  # the run's identity, added last (the base has no output_dir to place)
+        assert identity["run_id"] == f"run_{i:03d}" and list(identity["variables"]) == list(variables)
         assert same(got, expected), (got, expected)

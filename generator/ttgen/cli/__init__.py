@@ -6,6 +6,11 @@ them and turns `UserError`s into ``file:line:col: path: message`` lines on
 stderr with exit code 1 (0 success, 2 usage, 130 interrupted). The commands
 import the core inside ``run``, so ``ttgen --help`` and ``ttgen ls`` start
 fast. ``TTGEN_TRACEBACK=1`` shows Python tracebacks of user errors too.
+
+Whatever happens, `main` ends without a traceback (docs/errors.md, Guarantees): text
+stdout or stderr cannot encode is printed as escapes, a closed pipe or full stdout on
+the success or the failure path keeps the command's exit code, and Ctrl-C from the
+first line of `main` (building the parser included) exits 130.
 """
 
 from __future__ import annotations
@@ -42,17 +47,75 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the final flush at exit does not fail again."""
+def _silence(stream: Any) -> None:
+    """Point *stream*'s file at /dev/null, so the final flush at exit does not fail again."""
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
+        os.dup2(fd, stream.fileno())
         os.close(fd)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass  # not a real file (tests capture stdout in memory)
 
 
+def _silence_stdout() -> None:
+    _silence(sys.stdout)
+
+
+def _escape_what_cannot_be_encoded() -> None:
+    """Print characters stdout/stderr cannot encode as escapes (``\\xfc``) instead of failing.
+
+    An ASCII terminal (``PYTHONIOENCODING=ascii``, an old locale) or a file name that is
+    not UTF-8 would otherwise end a command in a UnicodeEncodeError.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            reconfigure(errors="backslashreplace")
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+
+
+def _say(text: str) -> None:
+    """One line on stderr, whatever state stderr is in."""
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):
+        _silence(sys.stderr)
+
+
+def _report(err: UserError, args: argparse.Namespace, *, prog: str, written: str) -> int:
+    """A failure's problems on stderr (and its JSON document on stdout); a closed pipe does not change the exit."""
+    try:
+        print_problems(err.problems)
+        print(f"{prog}: {plural(len(err.errors), 'error')}{written}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # Automation reading stdout gets one JSON document on failure too.
+            print_json(envelope(args.json_command, ok=False, errors=err.errors,
+                                warnings=[p for p in err.problems if p.severity == "warning"]))
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+    except OSError:  # a closed pipe, a full disk: the failure's exit code stands
+        _silence(sys.stdout)
+        _silence(sys.stderr)
+    return EXIT_INVALID
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
+    """Run one command; returns its exit code. Never ends in a traceback for input, Ctrl-C or a closed pipe."""
+    try:
+        _escape_what_cannot_be_encoded()
+        return _main(argv, prog=prog)
+    except KeyboardInterrupt:
+        # Ctrl-C while starting up (building the parser imports every command).
+        _say(f"{prog}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence(sys.stdout)
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None, *, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
 
@@ -62,21 +125,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
     hup = getattr(signal, "SIGHUP", None)
     previous_hup = signal.signal(hup, _on_sigterm) if hup and signal.getsignal(hup) == signal.SIG_DFL else None
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe or a full disk shows here, not in the flush at exit
+        return code
     except UserError as err:
         if os.environ.get("TTGEN_TRACEBACK"):
             raise
-        print_problems(err.problems)
-        print(f"{prog}: {plural(len(err.errors), 'error')}{written}", file=sys.stderr)
-        if getattr(args, "json", False):
-            # Automation reading stdout gets one JSON document on failure too.
-            print_json(envelope(args.json_command, ok=False, errors=err.errors,
-                                warnings=[p for p in err.problems if p.severity == "warning"]))
-        return EXIT_INVALID
+        return _report(err, args, prog=prog, written=written)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted{written}", file=sys.stderr)
+        _say(f"{prog}: interrupted{written}")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _silence(sys.stdout)
         return EXIT_OK
     except OSError as exc:
         # Core stages turn file errors into UserErrors; what reaches here is printing the
@@ -84,7 +144,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
             raise
         _silence_stdout()
-        print(f"{prog}: cannot print the results: {exc.strerror}", file=sys.stderr)
+        _say(f"{prog}: cannot print the results: {exc.strerror}")
         return EXIT_INVALID
     finally:
         signal.signal(signal.SIGTERM, previous)

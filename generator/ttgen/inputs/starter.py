@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import BaseConfigError, Problem, SourcePos
+from ..errors import BaseConfigError, OutputError, Problem, SourcePos
 from ..tree import ConfigPath, PathTable, split_dotted
 from ..yamlio.dump import flow_text
 from ..yamlio.load import read_yaml_file
@@ -53,10 +53,31 @@ def _name_for(base: str) -> str:
     return (stem or "experiment")[:90] + "_study"
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether *a* and *b* are one file: the same resolved path, or the same inode (a hard link)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except (OSError, RuntimeError):
+        return False
+
+
+def _refuse_own_input(source: Path, out: Path) -> None:
+    if _same_file(source, out):
+        raise OutputError([Problem("--out is the base config it reads; ttgen init never overwrites its own input",
+                                   pos=SourcePos(str(out)), hint="choose another file with --out")])
+
+
 def starter_experiment(base: str, *, out: Path) -> str:
-    """Text of a starter experiment.yaml for *base* (a shipped name or a YAML file) written at *out*."""
+    """Text of a starter experiment.yaml for *base* (a shipped name or a YAML file) written at *out*.
+
+    Raises `OutputError` when *out* is the base config itself (whatever the spelling of
+    the path, or a link to it).
+    """
     file = Path(base)
     if base.endswith((".yaml", ".yml")) and file.is_file():
+        _refuse_own_input(file, out)
         doc = read_yaml_file(file, error_cls=BaseConfigError, what="base config")
         rel = Path(os.path.relpath(file.resolve(), out.resolve().parent))
         source_line = (f"  base_config_file: {flow_text(str(rel))}\n"
@@ -64,6 +85,7 @@ def starter_experiment(base: str, *, out: Path) -> str:
         recipe = None
     else:
         catalog_entry = load_catalog().get(base, pos=SourcePos("<command line>"))
+        _refuse_own_input(Path(catalog_entry.path), out)
         doc = read_yaml_file(catalog_entry.path, error_cls=BaseConfigError, what="base config")
         source_line = f"  base_config: {base}\n"
         recipe = catalog_entry.recipe

@@ -10,16 +10,23 @@ reported before run 0 is written.
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExperimentError, Problem, ProblemCollector, ValueProblem
+from ..errors import ExperimentError, Problem, ProblemCollector, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig, load_base_config
-from ..inputs.experiment import load_experiment
+from ..inputs.experiment import Experiment, load_experiment
+from ..layout import free_output_folder
 from ..tree import MISSING, ConfigPath, PathTable, display_path, dotted, lookup, paths_written, value_key
 from .derive import Derivation, compile_value, is_template, make_sandbox
+from .identity import IDENTITY_KEY, METRIC_LOGGER, identity_block, tracker_fields
 from .merge import MergedConfig, compatible, component_warnings, merge_collecting, merge_overrides
-from .resolve import Override, near_miss, resolve_deletes, resolve_experiment
+from .origins import AUTO_RUN_IDENTITY, AUTO_TRACKER
+from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile_run_dir, derived_from_output_dir,
+                      resolve_text, same_folder, shared_by_all, write_paths)
+from .resolve import Override, ResolvedExperiment, near_miss, resolve_deletes, resolve_experiment
 from .runs import Plan
 from .slurm import slurm_settings
 from .sweep import build_sweep
@@ -33,8 +40,11 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     <dir>/<run_id>), computed on final values, derived ones included.
     """
     if not plan.output_dir_per_run:
+        if plan.folders is not None:
+            return frozenset()  # each run has its own folder (output.run_dir): checked with the other write keys
         value = plan.controlled.tree.get("output_dir")
-        return frozenset([value_key(value)]) if isinstance(value, str) and len(plan) > 1 else frozenset()
+        return frozenset([value_key(same_folder(value))]) if isinstance(value, str) and len(plan) > 1 \
+            else frozenset()
     counts: dict[Any, int] = {}
     seen: set[str] = set()
     tree = plan.controlled.tree
@@ -52,8 +62,8 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
                 break
             continue
         for ov in run.overrides:
-            if ov.origin == "variable" and ov.key not in run.derived:
-                continue  # plain variable values were checked once, value by value
+            if ov.origin == "variable" and ov.key not in run.derived or ov.origin == "auto":
+                continue  # plain variable values were checked once, value by value; ttgen's own fit by design
             current = lookup(tree, ov.path)
             if isinstance(ov.value, dict) or current is MISSING:
                 _, conflicts = merge_collecting(plan.controlled, [ov])
@@ -67,12 +77,16 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
                     seen.add(p.message)
                     problems.add(p)
         if isinstance(run.output_dir, str):
-            counts[value_key(run.output_dir)] = counts.get(value_key(run.output_dir), 0) + 1
+            key = value_key(same_folder(run.output_dir))
+            counts[key] = counts.get(key, 0) + 1
+    if plan.folders is not None:
+        return frozenset()  # output.run_dir places every run, whatever its derived values
     return frozenset(k for k, n in counts.items() if n > 1)
 
 
 def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
-                    base: BaseConfig | None = None, slurm: bool = True) -> Plan:
+                    base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
+                    now: _dt.datetime | None = None) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
@@ -88,6 +102,9 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it).
     *slurm*: False skips checking the slurm: section (``ttgen diff`` needs the configs only,
     and an output folder holds no copy of a user's own SLURM template).
+    *output_folder*: the folder the configs will be written to (runs' own output folders are
+    inside it by default); None: the default ``<output.base_dir>/<name>_<timestamp>`` at *now*,
+    the first such name not taken yet.
     """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
     base = base if base is not None else load_base_config(exp)
@@ -125,6 +142,10 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
 
     controlled, conflicts = merge_collecting(after_delete, static_controls)
     problems.extend(conflicts)
+    folder = Path(output_folder).resolve() if output_folder is not None else \
+        free_output_folder(exp.output_base_dir, exp.name, (now or _dt.datetime.now(_dt.timezone.utc)).astimezone())
+    folders = _run_folders(exp, resolved, base_has_output_dir=OUTPUT_DIR in table, folder=folder,
+                           problems=problems)
     control_paths = {c.path: c for c in resolved.controls}
     variable_paths = {v.path for v in resolved.variables}
     for parent, old, new, kept in component_warnings(controlled):
@@ -138,6 +159,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                       pos=exp.doc.pos(where), path=display_path(where),
                       hint=f"set them too, or delete {dotted(parent)} and set it again to start from an empty mapping")
 
+    controlled, tracker, placeholders = _with_identity(exp, resolved, controlled, derived=bool(derived_controls))
     seen_warnings: set[tuple[ConfigPath, str]] = set()
     for vi, var in enumerate(resolved.variables):
         for i in range(len(var.values)):
@@ -178,11 +200,126 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
-                slurm=checked_slurm,
+                slurm=checked_slurm, folders=folders, tracker=tracker, placeholders=placeholders,
+                _output_folder=folder,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
     plan._shared_output_dirs = _prepass(plan, problems)
     problems.raise_if_errors(ExperimentError)
+    _check_write_folders(plan, problems)
+    problems.raise_if_errors(ExperimentError)
     plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
     return plan
 
+
+
+def _sets(resolved: ResolvedExperiment, path: ConfigPath) -> bool:
+    """Does experiment.yaml set *path* (a control, a variable, or a mapping value holding it)?"""
+    items: list[tuple[ConfigPath, Any]] = [(c.path, c.value) for c in resolved.controls]
+    items += [(v.path, value) for v in resolved.variables for value in v.values]
+    return any(path in paths_written(p, value) for p, value in items if p == path[: len(p)])
+
+
+def _run_folders(exp: Experiment, resolved: ResolvedExperiment, *, base_has_output_dir: bool, folder: Path,
+                 problems: ProblemCollector) -> RunFolders | None:
+    """Each run's own output_dir when experiment.yaml sets none (docs/output.md, "Where runs write")."""
+    written = (exp.doc.data.get("output") or {}).get("run_dir")
+    where = ("output", "run_dir")
+    if _sets(resolved, OUTPUT_DIR):
+        if written is not None:
+            problems.error("output.run_dir and output_dir are both set: it is not clear where runs write",
+                           pos=exp.doc.pos(where), path="output.run_dir",
+                           hint="keep one: output.run_dir (a path with {{ run_id }}) or output_dir under controls")
+        return None
+    if not base_has_output_dir:
+        return None  # a base of the user's without output_dir: nothing to place
+    try:
+        return compile_run_dir(written, pos=exp.doc.pos(where), output_folder=folder, experiment_folder=exp.folder)
+    except ValueProblem as err:
+        problems.add(err.problem)
+        return None
+
+
+def _with_identity(exp: Experiment, resolved: ResolvedExperiment, controlled: MergedConfig, *,
+                   derived: bool) -> tuple[MergedConfig, tuple[Any, tuple[str, ...]], tuple[Override, ...]]:
+    """The controlled tree with the ``ttgen:`` block and the tracker's name keys in place.
+
+    Their values here are the first run's; every run sets its own (`Plan._identity`), so
+    each run only replaces lines, as for any other per-run value.
+    """
+    root = exp.doc.pos(())
+    # null fits any type (docs/contract.md §4): each run's values, of whatever type, replace it.
+    blank = identity_block(exp.name, None, {v.name: None for v in resolved.variables})
+    placeholders = [Override(key=AUTO_RUN_IDENTITY, path=(IDENTITY_KEY,), value=blank, origin="auto", pos=root,
+                             doc_path=())]
+    component = lookup(controlled.tree, METRIC_LOGGER + ("_component_",))
+    per_run = [v.path for v in resolved.variables] + [c.path for c in resolved.controls if derived]
+    swapped = any(p[:1] == METRIC_LOGGER for p in per_run)  # a logger chosen per run: leave its keys alone
+    fields = {} if swapped else tracker_fields(component, experiment=exp.name, run_id="", values={})
+    keys = tuple(k for k in fields if not _sets(resolved, METRIC_LOGGER + (k,)))
+    placeholders += [Override(key=AUTO_TRACKER, path=METRIC_LOGGER + (k,), value=None, origin="auto", pos=root,
+                              doc_path=()) for k in keys]
+    if IDENTITY_KEY in controlled.tree:  # a base of the user's with a ttgen: key of its own: leave it alone
+        return controlled, (component, ()), ()
+    merged, conflicts = merge_collecting(controlled, placeholders)
+    assert not conflicts, conflicts  # null placeholders fit anything
+    return merged, (component, keys), tuple(placeholders)
+
+
+def _check_write_folders(plan: Plan, problems: ProblemCollector) -> None:
+    """No two runs write to one folder; warn about run folders that already hold files."""
+    tree = plan.controlled.tree
+    per_run = {v.path for v in plan.variables} | {c.path for c, _ in plan.derived_controls}
+    paths = [p for p in write_paths(tree) if p[0] != IDENTITY_KEY]  # the ttgen: block only records values
+    static = [p for p in paths if p != OUTPUT_DIR and not any(p[: len(q)] == q for q in per_run)]
+    problems.extend(shared_by_all(static, tree, runs=len(plan), where={p: _where(plan, p) for p in static}))
+    collisions = WriteCollisions.empty()
+    watched = [p for p in paths if p not in static]
+    folders = plan.folders
+    if watched == [OUTPUT_DIR] and folders is not None and folders.template is None \
+            and not (folders.output_folder / RUNS_DIR).exists():
+        return  # <new output folder>/runs/<run_id>: one per run, and none exists yet
+    existing: list[str] = []
+    merge_each = any(p != OUTPUT_DIR for p in watched)
+    for run in plan.runs():
+        run_tree = plan.merged(run).tree if merge_each else None
+        for path in watched:
+            if path == OUTPUT_DIR:
+                value: Any = run.output_dir
+            else:
+                value = lookup(run_tree if run_tree is not None else tree, path)
+                if derived_from_output_dir(value):
+                    continue  # inside the run's own output_dir, which is checked itself
+            if not isinstance(value, str):
+                continue
+            text = resolve_text(value, run_tree if run_tree is not None else {**tree, "output_dir": run.output_dir})
+            collisions.add(text, run.run_id, path=path, pos=_where(plan, path), written=str(value))
+        if isinstance(run.output_dir, str) and os.path.isabs(run.output_dir) and _holds_files(run.output_dir):
+            existing.append(run.run_id)
+    problems.extend(collisions.problems())
+    if existing:
+        shown = ", ".join(existing[:6]) + (f" and {len(existing) - 6} more" if len(existing) > 6 else "")
+        problems.warn(f"the output folders of {len(existing)} run(s) already hold files ({shown}): training would "
+                      "mix its results with what is there", pos=_where(plan, OUTPUT_DIR), path="output_dir",
+                      hint="choose another --out or output.run_dir, or move the old results away first")
+
+
+def _holds_files(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
+def _where(plan: Plan, path: ConfigPath) -> SourcePos | None:
+    """Where the value at *path* was set: the experiment's entry that sets it, else the base config's line."""
+    exp = plan.experiment
+    for ov in (*plan.resolved.controls, *(v.override(0) for v in plan.variables)):
+        if path[: len(ov.path)] == ov.path and path in paths_written(ov.path, ov.value):
+            sub = path[len(ov.path):]
+            return ov.positions.get(ov.doc_path + sub, ov.pos) if ov.origin == "control" else \
+                exp.doc.key_pos(ov.doc_path[:-1])
+    if path == OUTPUT_DIR and plan.folders is not None:
+        return exp.doc.pos(("output", "run_dir")) if "run_dir" in (exp.doc.data.get("output") or {}) else exp.doc.pos(())
+    return plan.base.doc.pos(path)

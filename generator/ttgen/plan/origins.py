@@ -23,7 +23,11 @@ from ..tree import ConfigPath, dotted
 OverrideKind = Literal["control", "variable", "auto"]  # what an experiment sets in a run
 OriginKind = Literal["variable", "control", "delete", "auto", "unknown"]  # what a diff row can come from
 
-AUTO_OUTPUT_DIR = "auto: per-run output_dir"
+# Why ttgen set a value itself (the key of an "auto" origin).
+AUTO_SHARED_OUTPUT_DIR = "per-run output_dir"  # runs shared an output_dir: each got <dir>/<run_id>
+AUTO_RUN_FOLDER = "run output folder"  # output_dir not set by the experiment: output.run_dir
+AUTO_RUN_IDENTITY = "run identity"  # the ttgen: block (experiment, run id, variables)
+AUTO_TRACKER = "tracker identity"  # the metric logger's run name, group, tags
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,13 @@ class Origin:
     """The experiment.yaml entry that makes a value: its kind, the key as written, the path it sets."""
 
     kind: OriginKind
-    key: str | None = None  # variable name, control key, deleted path; None for auto/unknown
+    key: str | None = None  # variable name, control key, deleted path, why ttgen set it (auto); None: unknown
     path: ConfigPath = ()  # the config path that entry sets or deletes
 
     def label(self) -> str:
         """The short text of configs' trailing comments and of diff tables."""
         if self.kind == "auto":
-            return AUTO_OUTPUT_DIR
+            return f"auto: {self.key or AUTO_SHARED_OUTPUT_DIR}"
         if self.kind == "unknown":
             return "unknown"
         # "control" alone when the key written is the path itself.

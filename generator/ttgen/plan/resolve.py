@@ -33,7 +33,7 @@ class Resolved:
 class Override:
     """One value an experiment sets: a control, or one variable's per-run value."""
 
-    key: str  # as written (flattened): "learning_rate", "dataset.data_files", "+my_key"
+    key: str  # as written (flattened): "learning_rate", "dataset.data_files", "+my_key"; auto: why (origins)
     path: ConfigPath
     value: Any
     origin: OverrideKind
@@ -51,7 +51,7 @@ class Override:
 
     def origin_record(self) -> Origin:
         """Where this value comes from, as configs' comments and ``ttgen diff`` name it."""
-        return Origin(self.origin, None if self.origin == "auto" else self.key, self.path)
+        return Origin(self.origin, self.key, self.path)
 
 
 @dataclass(frozen=True)
@@ -245,13 +245,22 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
 
 
 def resolve_deletes(exp: Experiment, table: PathTable, problems: ProblemCollector) -> tuple[ConfigPath, ...]:
-    """Resolve `delete:` entries (exact path, alias or unique name); a missing path is a warning."""
+    """Resolve `delete:` entries (exact path, alias or unique name); a missing path is a warning.
+
+    A malformed path (an empty part: ``.lr``, ``optimizer..lr``, ``lr.``) is an error.
+    """
     names = aliases()
     out: list[ConfigPath] = []
     for i, written in enumerate(exp.delete):
         doc_path: Key = ("delete", i)
         pos = exp.doc.pos(doc_path)
         parts = split_dotted(written)
+        if "" in parts:  # ".lr", "optimizer..lr", "lr.": a typo, never a path (keys are not empty)
+            cleaned = ".".join(p for p in parts if p)
+            problems.error(f"delete: {written!r} is not a valid path: it has an empty part (a leading, trailing "
+                           "or doubled '.')", pos=pos, path=display_path(doc_path),
+                           hint=f"did you mean {cleaned!r}?" if cleaned else "write a dotted path, e.g. optimizer.lr")
+            continue
         if parts in table:
             path: ConfigPath | None = parts
         elif written in names and split_dotted(names[written]) in table:

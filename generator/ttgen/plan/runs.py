@@ -10,6 +10,7 @@ sweep. Its runs are produced lazily, one at a time, each a small `RunConfig`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import Problem
@@ -17,12 +18,13 @@ from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
 from ..tree import ConfigPath, value_key
 from .derive import Derivation
+from .identity import IDENTITY_KEY, METRIC_LOGGER, recorded, tracker_fields
 from .merge import MergedConfig, merge_overrides
+from .origins import AUTO_RUN_FOLDER, AUTO_RUN_IDENTITY, AUTO_SHARED_OUTPUT_DIR, AUTO_TRACKER
+from .outputs import OUTPUT_DIR, RunFolders, same_folder
 from .resolve import Override, ResolvedExperiment, Variable
 from .slurm import SlurmSettings
 from .sweep import RunPoint, Sweep
-
-OUTPUT_DIR: ConfigPath = ("output_dir",)
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,18 @@ class Plan:
     warnings: list[Problem] = field(default_factory=list)
     slurm: SlurmSettings | None = None  # the checked slurm: section (None without one, or when not asked)
     _shared_output_dirs: frozenset[Any] = frozenset()
+    _output_folder: Path | None = None
     # Controls whose values are {{ ... }} templates: evaluated per run, in written order.
     derived_controls: tuple[tuple[Override, Derivation], ...] = ()
     # Per variable, per value: the compiled template when the value is one, else None.
     _variable_templates: tuple[tuple[Derivation | None, ...], ...] = ()
     _static: tuple[tuple[Override, ...], ...] = ()  # per variable, per value: its Override, built once
+    # Each run's own output_dir when experiment.yaml sets none (None: it sets one, or the base has none).
+    folders: RunFolders | None = None
+    # The metric logger's component and the keys that name a run in it, filled per run.
+    tracker: tuple[Any, tuple[str, ...]] = (None, ())
+    # ttgen's own values shared by every run (the ttgen: block, null placeholders of per-run names).
+    placeholders: tuple[Override, ...] = ()
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -102,6 +111,34 @@ class Plan:
         """Whether a run may set output_dir itself (a variable or a derived value), not only the controls."""
         return self.has_derived or any(v.path == OUTPUT_DIR for v in self.variables)
 
+    @property
+    def output_folder(self) -> Path | None:
+        """The output folder the plan was made for (run output folders live in it by default)."""
+        return self.folders.output_folder if self.folders is not None else self._output_folder
+
+    def _identity(self, point: RunPoint, values: dict[str, Any], derived: dict[str, Any]) -> list[Override]:
+        """The run's ``ttgen:`` block and tracker names, as overrides of the placeholders of the controlled tree."""
+        if (IDENTITY_KEY,) not in self.controlled.origins:
+            return []  # the base has a ttgen: key of its own, left as it is
+        root_pos = self.experiment.doc.pos(())
+        final = {name: derived.get(name, value) for name, value in values.items()}
+        out = [Override(key=AUTO_RUN_IDENTITY, path=(IDENTITY_KEY, "run_id"), value=point.run_id, origin="auto",
+                        pos=root_pos, doc_path=())]
+        for var, choice in zip(self.variables, point.choices):
+            # A value as written (3e-4 stays 3e-4), unless it was derived for this run.
+            value = final[var.name]
+            written = var.name not in derived and not (isinstance(value, str) and "${" in value)
+            out.append(Override(key=AUTO_RUN_IDENTITY, path=(IDENTITY_KEY, "variables", var.name),
+                                value=recorded(value), origin="auto", pos=root_pos,
+                                doc_path=var.doc_path + (choice,) if written else (),
+                                sources=var.sources if written else {}))
+        component, keys = self.tracker
+        if keys:
+            fields = tracker_fields(component, experiment=self.experiment.name, run_id=point.run_id, values=final)
+            out += [Override(key=AUTO_TRACKER, path=METRIC_LOGGER + (key,), value=fields[key], origin="auto",
+                             pos=root_pos, doc_path=()) for key in keys]
+        return out
+
     def iter_runs(self, shared: frozenset[Any] | None) -> Iterator[RunConfig]:
         """Runs with derived values evaluated; *shared* output_dirs get <dir>/<run_id> (None: never)."""
         variables = self.variables
@@ -113,7 +150,7 @@ class Plan:
         root_pos = self.experiment.doc.pos(())
         # Most sweeps never set output_dir per run: then whether it is shared is known once.
         may_set_output_dir = self.output_dir_per_run
-        base_auto = shared is not None and isinstance(base_dir, str) and value_key(base_dir) in shared
+        base_auto = shared is not None and isinstance(base_dir, str) and value_key(same_folder(base_dir)) in shared
         for point in self.sweep:
             choices = point.choices
             values = {name: vals[c] for name, vals, c in zip(names, values_of, choices)}
@@ -123,18 +160,27 @@ class Plan:
                 # Almost every sweep: each run picks Overrides built once per value.
                 overrides, derived = [row[c] for row, c in zip(static, choices)], {}
             out = base_dir
-            if may_set_output_dir:
-                for ov in overrides:
-                    if ov.path == OUTPUT_DIR:
-                        out = ov.value
-                auto = shared is not None and isinstance(out, str) and value_key(out) in shared
-            else:
-                auto = base_auto
-            if auto:
-                assert isinstance(out, str)  # only a text output_dir is ever shared
-                out = f"{out.rstrip('/')}/{point.run_id}"
-                overrides.append(Override(key="output_dir", path=OUTPUT_DIR, value=out, origin="auto",
+            if self.folders is not None:
+                # experiment.yaml sets no output_dir: the run's own folder (output.run_dir).
+                out = self.folders.folder({"run_id": point.run_id, "run_index": point.index,
+                                           "experiment": self.experiment.metadata})
+                auto = True
+                overrides.append(Override(key=AUTO_RUN_FOLDER, path=OUTPUT_DIR, value=out, origin="auto",
                                           pos=root_pos, doc_path=()))
+            else:
+                if may_set_output_dir:
+                    for ov in overrides:
+                        if ov.path == OUTPUT_DIR:
+                            out = ov.value
+                    auto = shared is not None and isinstance(out, str) and value_key(same_folder(out)) in shared
+                else:
+                    auto = base_auto
+                if auto:
+                    assert isinstance(out, str)  # only a text output_dir is ever shared
+                    out = f"{out.rstrip('/')}/{point.run_id}"
+                    overrides.append(Override(key=AUTO_SHARED_OUTPUT_DIR, path=OUTPUT_DIR, value=out, origin="auto",
+                                              pos=root_pos, doc_path=()))
+            overrides.extend(self._identity(point, values, derived))
             yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
                             output_dir_auto=auto, derived=derived)
 

@@ -27,6 +27,27 @@ from ..tree import display_path
 DEFAULT_MAX_ARRAY_SIZE = 1001
 _SECTION = ("slurm",)
 
+# What ends a line for bash, for sbatch's #SBATCH parser, or for an editor showing the script
+# (str.splitlines): none of it may be written into an #SBATCH line.
+_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def sbatch_unfit(value: str) -> str | None:
+    """Why *value* cannot be written into an ``#SBATCH`` line, or None when it can (then quote it).
+
+    Examples:
+        >>> sbatch_unfit("gpu"), sbatch_unfit("gpu\\n")
+        (None, 'a line break cannot be written into an #SBATCH line')
+    """
+    if _LINE_BREAK.search(value):
+        return "a line break cannot be written into an #SBATCH line"
+    control = _CONTROL.search(value)
+    if control:
+        return f"the control character U+{ord(control.group()):04X} cannot be written into an #SBATCH line"
+    return None
+
+
 # `#SBATCH` option, the slurm: field it comes from, in the order scripts list them.
 _OPTIONS = (
     ("partition", "partition"), ("account", "account"), ("qos", "qos"), ("time", "time"),
@@ -147,16 +168,19 @@ def _extra_directives(exp: Experiment, section: dict[str, Any], problems: Proble
     for i, raw in enumerate(section.get("extra_directives") or []):
         where: tuple[Any, ...] = ("slurm", "extra_directives", i)
         text = re.sub(r"^\s*#SBATCH\s+", "", raw).strip()
-        if "\n" in text or "\r" in text or not text.startswith("-"):
+        if sbatch_unfit(text) or not text.startswith("-"):
             problems.error(f"{raw!r} is not one #SBATCH option", pos=exp.doc.pos(where), path=display_path(where),
                            hint="write one option per item, e.g. --exclusive or --signal=USR1@90")
         out.append(text)
-    for field_name, _ in _OPTIONS:
+    # Every field written into an #SBATCH line (job_name as --job-name). JSON Schema's `$`
+    # also matches before a final newline, so even a field with a pattern may end in one.
+    for field_name in ("job_name", *(name for name, _ in _OPTIONS)):
         value = section.get(field_name)
-        if isinstance(value, str) and ("\n" in value or "\r" in value):
+        unfit = sbatch_unfit(value) if isinstance(value, str) else None
+        if unfit:
             where = ("slurm", field_name)
-            problems.error("a line break cannot be written into an #SBATCH line", pos=exp.doc.pos(where),
-                           path=display_path(where), hint="write the value on one line")
+            problems.error(unfit, pos=exp.doc.pos(where), path=display_path(where),
+                           hint="write the value on one line, without control characters")
     return tuple(out)
 
 

@@ -112,6 +112,8 @@ class ConfigRenderer:
             base = self._entries[self._leaf_index[ov.path]]
             inline, block = value_text(ov.value, indent=INDENT * base.depth, source=source)
             origin = ov.origin_record().label()
+            if ov.path in self.plan.controlled.new:  # as the walk of a whole tree labels it
+                origin += ", new key"
             entry = Entry(base.path, base.depth, base.key, inline, block, origin) if self._wants_entries else None
             hit = (_line(base.depth, base.key, inline, block, origin), entry)
             if key is not None and len(self._cache) < self.CACHE_LIMIT:

@@ -18,8 +18,9 @@ from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
-                      config_file, output_folder_name)
+                      config_file)
 from ..plan.build import plan_experiment
+from ..plan.outputs import RUNS_DIR
 from ..plan.runs import Plan, RunConfig
 from ..resources import CONFIG_TEMPLATE, MANIFEST_TEMPLATE, MAPPING_TEMPLATE
 from ..validate.report import ValidationReport
@@ -64,11 +65,6 @@ class WrittenOutput:
         return iter((self.folder, self.files))
 
 
-def default_output_dir(exp: Experiment, now: _dt.datetime) -> Path:
-    """``<output.base_dir>/<name>_<YYYYmmdd_HHMMSS>`` (local time, the researcher's clock)."""
-    return exp.output_base_dir / output_folder_name(exp.name, now)
-
-
 def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
     """--force replaces a folder as a whole: never one holding the inputs or the current folder."""
     if not target.exists():
@@ -81,6 +77,13 @@ def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
             raise OutputError([Problem(f"--force would delete {target}, which holds the {what} ({inside})",
                                        pos=SourcePos(str(target)),
                                        hint="give the output a folder of its own with --out, e.g. outputs/<name>")])
+    runs = target / RUNS_DIR
+    if runs.is_dir() and any(runs.iterdir()):
+        # Training results (checkpoints, logs) of the folder's runs: never thrown away with the configs.
+        raise OutputError([Problem(f"--force would delete {runs}, which holds what its runs wrote while training",
+                                   pos=SourcePos(str(runs)),
+                                   hint="render into another folder with --out, or move the runs' results away "
+                                        "first if you mean to replace them")])
 
 
 def _check_inputs_unchanged(plan: Plan) -> None:
@@ -105,7 +108,7 @@ def _check_inputs_unchanged(plan: Plan) -> None:
                                                 "version of each file)")])
 
 
-def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool = False,
+def write_output(plan: Plan, target: Path, *, force: bool = False,
                  env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
                  final_dir: Path | None = None, validate: bool = False) -> WrittenOutput:
     """Render every run into *target*, atomically; returns the final folder and file hashes.
@@ -126,7 +129,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
     exp, base = plan.experiment, plan.base
     if force:
         _refuse_replacing_inputs(plan, target)
-    with AtomicFolder(target, force=force, unique=unique) as folder:
+    with AtomicFolder(target, force=force) as folder:
         folder.write_bytes(EXPERIMENT_FILE, exp.raw)
         folder.write_bytes(BASE_FILE, base.doc.raw)
         folder.mkdir(CONFIGS_DIR)
@@ -169,6 +172,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, unique: bool 
             recipe=base.recipe,
             base_sha256=files[BASE_FILE],
             run_count=len(plan),
+            output_folder=str((final_dir or folder.target).resolve()),
             files=sorted(files.items()),
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
@@ -186,16 +190,20 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         >>> sorted(result.files)[:2]  # doctest: +SKIP
         ['base_config.yaml', 'configs/run_000.yaml']
 
-    *final_dir*: see `write_output` (where absolute paths in SLURM scripts point).
+    *final_dir*: see `write_output` (where absolute paths in SLURM scripts and runs' output
+    folders point).
     """
-    plan = plan_experiment(experiment_path, max_runs=max_runs)
+    local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
+    # The folder is chosen before planning: runs' own output folders are inside it.
+    where = final_dir if final_dir is not None else out
+    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now)
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
     if dry_run:
         return result
     env = make_environment(Path(template_dir) if template_dir else None)
-    local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
-    target = Path(out) if out is not None else default_output_dir(plan.experiment, local_now)
-    written = write_output(plan, target, force=force, unique=out is None, env=env, now=local_now,
+    target = Path(out) if out is not None else plan.output_folder
+    assert target is not None
+    written = write_output(plan, target, force=force, env=env, now=local_now,
                            final_dir=Path(final_dir) if final_dir else None, validate=validate)
     result.output_dir, result.files, result.validation = written.folder, written.files, written.validation
     return result

@@ -7,7 +7,10 @@ task fail without a trace) and marks the scripts executable. The slurm:
 section itself was checked while planning (`ttgen.plan.slurm`).
 
 Every path written into a script is absolute and points at the *final* output
-folder, never the temporary one the files are assembled in.
+folder, never the temporary one the files are assembled in. Every value is
+written inert (docs/slurm.md, "What is quoted"): quoted as one bash word (``sh``),
+escaped inside double quotes (``sh_dq``) or quoted for sbatch (``sbatch_quote``);
+only the setup lines are shell, by design.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
 from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, LOG_DIR, config_file, run_script
 from ..plan.runs import Plan
-from ..plan.slurm import SlurmSettings
+from ..plan.slurm import SlurmSettings, sbatch_unfit
 from ..plan.sweep import run_id_width
 from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_RUN_TEMPLATE
 from .environment import load_template, sbatch_quote, shell_quote
@@ -50,10 +54,10 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
     exp = plan.experiment
     settings = plan.slurm
     assert settings is not None, "a plan with a slurm: section, made with slurm=True (the default)"
-    if any(c in str(final_dir) for c in "\n\r\\"):
-        raise OutputError([Problem("the output folder's path holds a line break or a backslash, which SLURM's "
-                                   "#SBATCH lines and log file names cannot carry", pos=SourcePos(str(final_dir)),
-                                   hint="choose another folder with --out")])
+    if "\\" in str(final_dir) or sbatch_unfit(str(final_dir)):
+        raise OutputError([Problem("the output folder's path holds a line break, a control character or a "
+                                   "backslash, which SLURM's #SBATCH lines and log file names cannot carry",
+                                   pos=SourcePos(str(final_dir)), hint="choose another folder with --out")])
     array_template, run_template = _templates(env, settings)
 
     folder.mkdir(LOG_DIR)
@@ -101,7 +105,12 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
 
 
 def _templates(env: jinja2.Environment, settings: SlurmSettings) -> tuple[jinja2.Template, jinja2.Template]:
-    """The array and per-run templates: the user's own file renders both (``array`` tells them apart)."""
+    """The array and per-run templates: the user's own file renders both (``array`` tells them apart).
+
+    Like every template, the user's own renders in *env*'s sandbox (`make_environment`).
+    """
+    if not isinstance(env, jinja2.sandbox.SandboxedEnvironment):  # not an assert: it must hold under -O too
+        raise TypeError("SLURM templates render in the sandbox: pass an environment from make_environment")
     if settings.template is None:
         return load_template(env, SLURM_ARRAY_TEMPLATE), load_template(env, SLURM_RUN_TEMPLATE)
     try:

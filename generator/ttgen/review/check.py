@@ -13,13 +13,19 @@ included. Only these are not compared:
   written while jobs run, not by ttgen. Empty folders themselves are not compared
   (git does not keep them).
 
+Symbolic links are never followed (docs/diff-check.md): a link in the checked folder,
+to a file or a folder, is a difference (changed where the render writes a regular
+file, extra elsewhere), and so is a FIFO, socket or device, which is never opened.
+
 Returns a `CheckResult`; raises `UserError` subclasses; never prints.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +65,46 @@ class CheckResult:
         return not (self.changed or self.missing or self.extra)
 
 
+def _walk(root: Path) -> tuple[dict[str, Path], dict[str, str], list[str]]:
+    """Regular files, other entries (symbolic links, FIFOs, devices, sockets: what each is), and empty folders.
+
+    Symbolic links are never followed: a link is an entry of its own, whatever it points
+    at, and nothing below a linked folder is read. Nothing but regular files is opened.
+    """
+    files: dict[str, Path] = {}
+    special: dict[str, str] = {}
+    empty: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        if here != root and not dirnames and not filenames:
+            empty.append(here.relative_to(root).as_posix())
+        for name in (*dirnames, *filenames):
+            p = here / name
+            rel = p.relative_to(root).as_posix()
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError:
+                continue  # removed meanwhile
+            if stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(p)
+                except OSError:
+                    target = "?"
+                special[rel] = f"a symbolic link (to {target!r})"
+            elif stat.S_ISREG(mode):
+                files[rel] = p
+            elif not stat.S_ISDIR(mode):
+                special[rel] = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return dict(sorted(files.items())), dict(sorted(special.items())), sorted(empty)
+
+
 def _files(root: Path) -> dict[str, Path]:
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    return _walk(root)[0]
 
 
 def _empty_dirs(root: Path) -> list[str]:
-    return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_dir() and not any(p.iterdir())]
+    return _walk(root)[2]
 
 
 def _normalize_manifest(data: bytes, *, drop_report: bool) -> bytes:
@@ -88,10 +128,21 @@ def unified_diff(old: bytes, new: bytes, *, old_name: str, new_name: str) -> str
 def compare_folders(against: Path, fresh: Path) -> CheckResult:
     """Compare folder *against* with a *fresh* render, file by file (see the module's rules)."""
     result = CheckResult(against=against, run_count=0)
-    mine, theirs = _files(against), _files(fresh)
-    runtime_dirs = _empty_dirs(fresh)
+    mine, special, _ = _walk(against)
+    theirs, _, runtime_dirs = _walk(fresh)
     drop_report = REPORT_FILE in mine and REPORT_FILE not in theirs
-    for rel in sorted(set(mine) | set(theirs)):
+    for rel in sorted(set(mine) | set(theirs) | set(special)):
+        if rel in special:
+            # A symbolic link (or a FIFO, a device) is never what a render writes: a difference, never read.
+            if any(rel.startswith(d + "/") for d in runtime_dirs):
+                result.ignored.append(rel)
+            elif rel in theirs:
+                result.changed.append(FileChange(rel, f"--- {against.as_posix()}/{rel}\n+++ {rel} (rendered now)\n"
+                                                      f"(in the folder it is {special[rel]}; the render writes a "
+                                                      "regular file)\n"))
+            else:
+                result.extra.append(rel)
+            continue
         if rel not in theirs:
             if (rel == REPORT_FILE and drop_report) or any(rel.startswith(d + "/") for d in runtime_dirs):
                 result.ignored.append(rel)
@@ -126,7 +177,7 @@ def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: in
         what = "no such folder" if not against.exists() else "not a folder"
         raise RunLookupError([Problem(f"{what} to check against", pos=SourcePos(str(against)),
                                       hint="pass --against the output folder to compare with (render it first)")])
-    plan = plan_experiment(experiment_path, max_runs=max_runs)
+    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=against.resolve())
     env = make_environment(template_dir)
     with tempfile.TemporaryDirectory(prefix="ttgen-check-") as tmp:
         fresh, _ = write_output(plan, Path(tmp) / (against.resolve().name or "out"), env=env,

@@ -130,6 +130,7 @@ def _explain(folder: Path, wanted: Iterable[str], *,
     try:
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
+                               output_folder=_recorded_output_folder(folder),
                                base=_recorded_base_config(folder, recorded), slurm=False)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
@@ -144,7 +145,7 @@ def _explain(folder: Path, wanted: Iterable[str], *,
         setters: dict[ConfigPath, Origin] = {}
         # Controls first, then this run's overrides (variables, derived controls, auto): later wins,
         # as in the merge itself.
-        for ov in (*plan.resolved.controls, *run.overrides):
+        for ov in (*plan.resolved.controls, *plan.placeholders, *run.overrides):
             origin = ov.origin_record()
             for path in paths_written(ov.path, ov.value):
                 setters[path] = origin
@@ -229,14 +230,39 @@ def _run_side(folder: Path, mapping: EntryFile, *, run_id: str) -> Side:
     return Side("run", run_id, rel, doc, variables, "{" + text + "}")
 
 
-def _recorded_base(folder: Path) -> dict[str, Any] | None:
-    """The manifest's ``base_config:`` entry (source, sha256, ...); None without a manifest."""
+def _recorded_base(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest's ``base_config:`` entry (source, sha256, ...), or None and why it cannot be read.
+
+    A missing, unreadable or corrupt manifest is not an error: the diff still reads the
+    folder's configs, and `diff_runs` warns that the base config cannot be verified.
+    """
     path = folder / MANIFEST_FILE
+    if not path.exists():
+        return None, f"there is no {MANIFEST_FILE}"
     if not path.is_file():
-        return None
-    doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("base_config")
+        return None, f"{MANIFEST_FILE} is not a file"
+    try:
+        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("base_config")
+    except UserError as err:
+        first = err.problems[0].message if err.problems else str(err)
+        return None, f"{MANIFEST_FILE} cannot be read ({first})"
+    except (OSError, ValueError) as exc:  # unreadable (permissions, I/O), or not text
+        return None, f"{MANIFEST_FILE} cannot be read ({getattr(exc, 'strerror', None) or exc})"
     entry = doc.data.get("base_config") if doc is not None and isinstance(doc.data, dict) else None
-    return entry if isinstance(entry, dict) else {}
+    if not isinstance(entry, dict):
+        return {}, f"{MANIFEST_FILE} has no base_config entry"
+    return entry, None
+
+
+def _recorded_output_folder(folder: Path) -> Path:
+    """Where the folder was rendered (manifest.yaml), so runs' output folders plan as written; else where it is."""
+    path = folder / MANIFEST_FILE
+    try:
+        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("output_folder")
+    except RunLookupError:
+        doc = None
+    value = doc.data.get("output_folder") if doc is not None and isinstance(doc.data, dict) else None
+    return Path(value) if isinstance(value, str) and value else folder.resolve()
 
 
 def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult:
@@ -253,7 +279,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     run_id = match_run(run, ids, folder=folder)
     other_id = match_run(other, ids, folder=folder) if other is not None else None
     warnings: list[Problem] = []
-    manifest = _recorded_base(folder)
+    manifest, unreadable = _recorded_base(folder)
     recorded = manifest or {}
 
     if other_id is None:
@@ -261,14 +287,18 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
         before = Side("base", "base", BASE_FILE, base_doc)
         after = _run_side(folder, mapping, run_id=run_id)
         sha = recorded.get("sha256")
-        if sha and sha != hashlib.sha256(base_doc.raw).hexdigest():
+        if not isinstance(sha, str) or not sha:
+            # Whenever the sha256 cannot be checked, say so: the diff may be against an edited base.
+            why = unreadable or f"{MANIFEST_FILE} records no sha256 for it"
+            warnings.append(Problem(f"cannot verify {BASE_FILE} against its recorded sha256: {why}; this diff is "
+                                    f"against {BASE_FILE} as it is now, which may have been edited",
+                                    pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
+                                    hint="render the experiment again to get a trustworthy folder"))
+        elif sha != hashlib.sha256(base_doc.raw).hexdigest():
             warnings.append(Problem(f"{BASE_FILE} does not match the sha256 recorded in {MANIFEST_FILE}: it "
                                     "was edited after rendering, so this diff is against the edited text",
                                     pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
                                     hint="render the experiment again to get a trustworthy folder"))
-        elif manifest is None:
-            warnings.append(Problem(f"no {MANIFEST_FILE}: cannot verify {BASE_FILE} against its recorded sha256",
-                                    pos=SourcePos(str(folder)), severity="warning"))
     else:
         before = _run_side(folder, mapping, run_id=run_id)
         after = _run_side(folder, mapping, run_id=other_id)

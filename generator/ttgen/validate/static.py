@@ -5,11 +5,17 @@ position for every key and value) and built into an OmegaConf ``DictConfig``
 exactly as torchtune builds it from the file's contents. Then:
 
 - every ``${...}`` interpolation is resolved through OmegaConf, one node at a
-  time, so each failure names its own path;
+  time, so each failure names its own path; each key once, in dependency order
+  (`_Resolver`), and a value over `MAX_RESOLVED` is a problem, not a hang;
 - every ``_component_``, at any depth and inside lists, is a dotted Python name;
 - the keys recipes read directly (``epochs``, ``batch_size``, ``dtype``,
   ``optimizer.lr``, ...) hold values of the types the recipes need, judged on
   the resolved value.
+
+No message holds a resolved environment value (``${oc.env:NAME}``): rules show the
+interpolation as written, a ``_component_`` from the environment is not passed to
+level 2, and every message is scrubbed of the values the config reads
+(`StaticResult.secrets`, docs/validate.md).
 
 This module must never import torch or torchtune (a test checks ``sys.modules``):
 it is what runs where torchtune is not installed.
@@ -40,7 +46,12 @@ SEED_MAX = 2**32 - 1
 
 _INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
 _ENV_RESOLVER = "oc.env:"
+_ENV_NAME = re.compile(r"oc\.env\s*:\s*['\"]?([^,'\"${}\s]+)")
+_PLAIN_REF = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*")  # an absolute path: a.b, a.b[0], a.0
 MANDATORY = "???"  # OmegaConf's "mandatory value, not set yet"
+# The longest text an interpolation may resolve to: longer is a problem, not a hang (docs/validate.md).
+MAX_RESOLVED = 1 << 20  # 1 MiB, in characters
+SECRET_MIN = 4  # environment values shorter than this are not searched for in messages (they would garble them)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,12 @@ class StaticResult:
     run_id: str
     issues: list[Problem] = field(default_factory=list)
     components: list[ComponentNode] = field(default_factory=list)
+    # resolved environment value -> the interpolation as written; never shown (docs/validate.md)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def scrub(self, text: str) -> str:
+        """*text* with every environment value this config resolves written as its interpolation."""
+        return scrub_text(text, self.secrets)
 
 
 # ---------------------------------------------------------------- value rules
@@ -211,6 +228,153 @@ def _resolve(cfg: Any, path: Key) -> Any:
     return node
 
 
+def scrub_text(text: str, secrets: dict[str, str]) -> str:
+    """*text* with each secret (a resolved environment value) replaced by the interpolation it came from."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, secrets[secret])
+    return text
+
+
+def scrub_problem(problem: Problem, secrets: dict[str, str]) -> Problem:
+    if not secrets:
+        return problem
+    return replace(problem, message=scrub_text(problem.message, secrets),
+                   hint=scrub_text(problem.hint, secrets) if problem.hint else problem.hint)
+
+
+def _environment_secrets(data: Any) -> dict[str, str]:
+    """The values of the environment variables the config reads (``${oc.env:NAME}``), each mapped to how it is read."""
+    import os
+
+    secrets: dict[str, str] = {}
+    for _, value in iter_nodes(data):
+        if isinstance(value, str) and _ENV_RESOLVER in value.replace(" ", ""):
+            for name in _ENV_NAME.findall(value):
+                found = os.environ.get(name)
+                if found is not None and len(found) >= SECRET_MIN:
+                    secrets[found] = "${oc.env:" + name + "}"
+    return secrets
+
+
+class TooLong(Exception):
+    """An interpolation that expands beyond `MAX_RESOLVED`, at once or through another one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _ref_path(ref: str) -> Key | None:
+    """The document path of a plain absolute interpolation ``${a.b[0]}``; None for a resolver or a relative one."""
+    ref = ref.strip()
+    if not _PLAIN_REF.fullmatch(ref):
+        return None
+    parts: list[Any] = []
+    for piece in ref.replace("[", ".[").split("."):
+        if piece.startswith("["):
+            parts.append(int(piece[1:-1]))
+        else:
+            parts.append(int(piece) if piece.isdigit() else piece)
+    return tuple(parts)
+
+
+class _Resolver:
+    """Resolves each interpolated value once, in dependency order, writing results back into the config.
+
+    OmegaConf resolves ``${a}`` afresh at every use, so a chain ``a1: ${a0}${a0}``,
+    ``a2: ${a1}${a1}``, ... costs 2**n. Here every value a string refers to is
+    resolved first (memoised) and replaced in the config by its result, so each key is
+    resolved once. A result longer than `MAX_RESOLVED` raises `TooLong` instead of
+    growing on.
+    """
+
+    def __init__(self, cfg: Any, data: dict[str, Any]) -> None:
+        self.cfg, self.data = cfg, data
+        self.done: dict[Key, Any] = {}
+        self.failed: dict[Key, Exception] = {}
+        self.active: set[Key] = set()
+        self.env: dict[Key, bool] = {}
+
+    def _refs(self, value: str) -> list[Key]:
+        out = []
+        for ref in _INTERPOLATION.findall(value):
+            path = _ref_path(ref)
+            if path is not None and lookup(self.data, path) is not MISSING:
+                out.append(path)
+        return out
+
+    def _strings_at(self, path: Key) -> list[Key]:
+        """The interpolated strings at *path*: itself, or the ones below a mapping or list."""
+        return [path + sub for sub, v in iter_nodes(lookup(self.data, path)) if isinstance(v, str) and "${" in v]
+
+    def env_dependent(self, where: Key) -> bool:
+        """Whether the value at *where* may resolve to (or through) an environment value."""
+        if where in self.env:
+            return self.env[where]
+        self.env[where] = False  # a cycle adds nothing
+        value = lookup(self.data, where)
+        found = False
+        if isinstance(value, str) and "${" in value:
+            inner = _INTERPOLATION.findall(value)
+            if _ENV_RESOLVER in value.replace(" ", "") or any(":" in ref for ref in inner):
+                found = True  # oc.env, or a resolver whose arguments may lead to it
+            else:
+                found = any(self.env_dependent(s) for ref in self._refs(value) for s in self._strings_at(ref))
+        self.env[where] = found
+        return found
+
+    def resolve(self, where: Key) -> Any:
+        if where in self.done:
+            return self.done[where]
+        if where in self.failed:
+            raise self.failed[where]
+        if where in self.active:
+            return _resolve(self.cfg, where)  # a cycle: OmegaConf says so
+        self.active.add(where)
+        try:
+            value = lookup(self.data, where)
+            refs = self._refs(value) if isinstance(value, str) else []
+            size = len(value) if isinstance(value, str) else 0
+            for ref in refs:
+                for dep in self._strings_at(ref):
+                    if dep == where:
+                        continue
+                    try:
+                        self.resolve(dep)
+                    except TooLong:
+                        raise TooLong(f"{'${' + display_path(ref) + '}'} expands to more than 1 MiB") from None
+                    except Exception:  # noqa: BLE001 - OmegaConf reports it below, on this value too
+                        pass
+                got = self.done.get(ref, lookup(self.data, ref))
+                size += len(got) if isinstance(got, str) else 0
+            if size > MAX_RESOLVED:
+                raise TooLong("expands to more than 1 MiB")
+            result = _resolve(self.cfg, where)
+            if isinstance(result, str) and len(result) > MAX_RESOLVED:
+                raise TooLong("expands to more than 1 MiB")
+        except Exception as exc:
+            self.failed[where] = exc
+            raise
+        finally:
+            self.active.discard(where)
+        self.done[where] = result
+        self._write_back(where, result)
+        return result
+
+    def _write_back(self, where: Key, result: Any) -> None:
+        """Put a resolved scalar in place of its interpolation, so later uses do not resolve it again."""
+        if isinstance(result, (dict, list)) or (isinstance(result, str) and ("${" in result or "\\" in result)):
+            return
+        try:
+            node = self.cfg
+            for part in where[:-1]:
+                node = node[part]
+            node[where[-1]] = result
+        except Exception:  # noqa: BLE001 - only an optimisation
+            pass
+
+
 def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
     """Level 1 on one config file; never raises for problems in the file itself."""
     result = StaticResult(run_id=run_id)
@@ -243,6 +407,8 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
 
     resolved: dict[Key, Any] = {}
     failed: set[Key] = set()
+    resolver = _Resolver(cfg, data)
+    result.secrets = _environment_secrets(data)
     for where, value in iter_nodes(data):
         if not isinstance(value, str):
             continue
@@ -252,7 +418,13 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
                   hint="set it under controls in experiment.yaml")
         elif "${" in value:
             try:
-                resolved[where] = _resolve(cfg, where)
+                resolved[where] = resolver.resolve(where)
+            except TooLong as exc:
+                failed.add(where)
+                size = "" if exc.message.startswith("expands") else "does not resolve: "
+                issue(f"interpolation {short_repr(value)} {size}{exc.message}", at=doc.pos(where), where=where,
+                      hint="interpolations that repeat others grow fast (each level can double the text); "
+                           "write the value itself")
             except Exception as exc:  # any resolver may raise anything
                 failed.add(where)
                 if _ENV_RESOLVER in value:
@@ -263,14 +435,16 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
                     issue(f"interpolation {short_repr(value)} does not resolve: {first_line(exc)}",
                           at=doc.pos(where), where=where, hint=_interpolation_hint(value, data))
 
-    _check_components(doc, data, resolved, failed, result, issue)
-    _check_rules(doc, data, resolved, failed, issue)
-    result.issues.sort(key=Problem.sort_key)
+    from_env = {where for where in resolved if resolver.env_dependent(where)}
+    _check_components(doc, data, resolved, failed, result, issue, from_env)
+    _check_rules(doc, data, resolved, failed, issue, from_env)
+    # Belt and braces: no message carries a resolved environment value, whatever produced it.
+    result.issues = sorted((scrub_problem(p, result.secrets) for p in result.issues), key=Problem.sort_key)
     return result
 
 
 def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Key, Any], failed: set[Key],
-                      result: StaticResult, issue: Callable[..., None]) -> None:
+                      result: StaticResult, issue: Callable[..., None], from_env: set[Key]) -> None:
     for where, node in iter_nodes(data):
         if not (isinstance(node, dict) and "_component_" in node):
             continue
@@ -283,9 +457,15 @@ def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Ke
             issue(f"_component_ must be a dotted Python name, not a {yaml_type_name(name)}", at=doc.pos(at), where=at,
                   hint="e.g. torchtune.models.llama3_2.lora_llama3_2_1b")
         elif len(parts) < 2 or not all(p.isidentifier() for p in parts):
-            issue(f"_component_ {short_repr(name)} is not a dotted Python name (module.attribute)",
+            shown = short_repr(node["_component_"] if at in from_env else name)  # never an environment value
+            issue(f"_component_ {shown} is not a dotted Python name (module.attribute)",
                   at=doc.pos(at), where=at,
                   hint="write the full import path, e.g. torch.optim.AdamW; relative names are not supported")
+        elif at in from_env:
+            # Its value where the job runs is not known here, and level 2's messages would show it.
+            issue(f"_component_ comes from the environment ({short_repr(node['_component_'])}); it is not imported "
+                  "or bound here", at=doc.pos(at), where=at, severity="warning",
+                  hint="its value where the job runs decides; write the name in experiment.yaml to have it checked")
         else:
             keys = tuple(str(k) for k in node if k != "_component_")
             result.components.append(ComponentNode(
@@ -294,13 +474,21 @@ def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Ke
 
 
 def _check_rules(doc: YamlDocument, data: dict[str, Any], resolved: dict[Key, Any], failed: set[Key],
-                 issue: Callable[..., None]) -> None:
+                 issue: Callable[..., None], from_env: set[Key]) -> None:
     for rule_path, rule in RULES.items():
         node = lookup(data, rule_path)
         if node is MISSING or rule_path in failed:
             continue
         value = resolved.get(rule_path, node)
         if rule.ok(value):
+            continue
+        if rule_path in from_env:
+            # The interpolation as written, never what the environment gave it (docs/validate.md).
+            issue(f"must be {rule.expect}{f' ({rule.why})' if rule.why else ''}, got {yaml_type_name(value)} from "
+                  f"{short_repr(node)} (the resolved value is not shown: it comes from the environment)",
+                  at=doc.pos(rule_path), where=rule_path,
+                  hint=f"set the environment variable to {rule.expect} where the job runs, or write the value "
+                       "in experiment.yaml")
             continue
         shown = f"{yaml_type_name(value)} {short_repr(value)}" if value is not None else "null"
         via = f" (from {short_repr(node)})" if rule_path in resolved else ""

@@ -6,6 +6,9 @@ with ``level=2`` — and imports torch once for all configs. Every config is
 checked even when others fail; each problem names its run, dotted path and
 position.
 
+No problem and no report line holds a resolved environment value (``${oc.env:NAME}``):
+they show the interpolation as written (docs/validate.md).
+
 Use `Validator` to check configs one at a time (the command streams results
 and draws progress), or `validate_configs` / `validate_output_folder` to get
 one `ValidationReport`. Nothing here prints.
@@ -24,7 +27,7 @@ from ..tree import MISSING, Key, display_path, lookup
 from ..yamlio.load import read_yaml_file
 from .components import ComponentChecker, import_torchtune
 from .report import ConfigResult, ValidationReport
-from .static import check_static
+from .static import check_static, scrub_problem, scrub_text
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Validator:
         self._checker: Any = None
         self._hints = _BaseHints()
         self._started = False
+        self._secrets: dict[str, str] = {}  # every environment value resolved so far -> its interpolation
 
     def wants_torchtune(self) -> bool:
         """Whether `start` will try to import torchtune (which takes seconds)."""
@@ -166,8 +170,10 @@ class Validator:
 
             for node in static.components:
                 issues.extend(self._checker.check(node, run_id=config.run_id, leftover=leftover))
-            issues.sort(key=Problem.sort_key)
-            self.report.components = self._checker.components
+            # Level 2 names components as resolved: never with an environment value in them.
+            self._secrets.update(static.secrets)
+            issues = sorted((scrub_problem(p, static.secrets) for p in issues), key=Problem.sort_key)
+            self.report.components = [scrub_text(name, self._secrets) for name in self._checker.components]
         result = ConfigResult(run_id=config.run_id, file=config.display, issues=tuple(issues))
         self.report.results.append(result)
         return result
