@@ -193,6 +193,11 @@ def test_lora_rank_sweep_trains(workspace: Workspace) -> None:
         assert any(np.abs(v).max() > 0 for v in lora_b.values()), f"{run.run_id}: lora_B still all zeros"
         saved = yaml.safe_load((run.output_dir / "torchtune_config.yaml").read_text(encoding="utf-8"))
         assert saved["model"]["lora_rank"] == rank
+        # tune run took the ttgen: block along (a tracker logging the config sees the run's identity).
+        assert saved["ttgen"] == {"experiment": "tiny_cpu_lora_rank", "run_id": run.run_id,
+                                  "variables": {"lora_rank": rank}}
+        # Exactly one training log in its own folder: no other run logged there.
+        assert len(list((run.output_dir / "logs").glob("log_*.txt"))) == 1
         assert saved["device"] == "cpu" and saved["dtype"] == "fp32"
 
 
