@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import BaseConfigError, Problem
 from ..text import shown_path
-from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.load import SPECIAL_FILE_HINT, YamlDocument, read_yaml_file, special_kind
 from ..yamlio.types import yaml_type_name
 from .catalog import load_catalog, torchtune_version
 from .experiment import Experiment
@@ -55,18 +56,24 @@ def load_base_config(exp: Experiment) -> BaseConfig:
         written = exp.doc.data["framework_config"]["base_config_file"]
         pos = exp.doc.pos(("framework_config", "base_config_file"))
         file = exp.base_config_file
-        if not file.exists():
+        where = "framework_config.base_config_file"
+        try:
+            mode: int | None = file.stat().st_mode  # through symbolic links: what will be read
+        except OSError:  # missing, a dangling link or a link loop
+            mode = None
+        if mode is None:
             raise BaseConfigError([Problem(f"base config file {str(written)!r} not found (looked at {file})",
-                                           pos=pos, path="framework_config.base_config_file",
+                                           pos=pos, path=where,
                                            hint="the path is relative to the folder of experiment.yaml")])
-        if file.is_dir():
-            raise BaseConfigError([Problem(f"base config file {str(written)!r} is a folder", pos=pos,
-                                           path="framework_config.base_config_file",
+        if stat.S_ISDIR(mode):
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is a folder", pos=pos, path=where,
                                            hint="name the .yaml file inside it")])
-        if not (file.is_file() or file.is_fifo()):  # /dev/zero would be read forever
-            raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file (a device or "
-                                           "socket)", pos=pos, path="framework_config.base_config_file",
-                                           hint="name a .yaml file")])
+        if not stat.S_ISREG(mode):  # /dev/zero would be read forever, a FIFO would block
+            target = file.resolve()
+            link = f": it is a link to {target}" if target != file.absolute() else ""
+            raise BaseConfigError([Problem(f"base config file {str(written)!r} is not a regular file "
+                                           f"({special_kind(mode)}){link}", pos=pos, path=where,
+                                           hint="name a .yaml file; " + SPECIAL_FILE_HINT)])
         doc = read_yaml_file(file, display=shown_path(file), error_cls=BaseConfigError, what="base config")
         base = BaseConfig(source=str(written), kind="file", path=file, doc=doc, recipe=exp.recipe,
                           supports_distributed=None, torchtune_version=torchtune_version())

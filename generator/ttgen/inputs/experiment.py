@@ -8,6 +8,7 @@ annotations) and collects every one of them before raising.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -121,10 +122,26 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
     if kind == "anyOf":
         return [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "pattern":
-        return [Problem(f"{short_repr(value)} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
+        # A line break must not reach the message unescaped (one line per problem): "abc\n".
+        if path[:1] == ("slurm",) and isinstance(value, str) and "".join(value.splitlines()) != value:
+            # The same words as plan/slurm.py, which checks the fields without a pattern.
+            return [Problem("a line break cannot be written into an #SBATCH line", pos=doc.pos(path), path=where,
+                            hint="write the value on one line, without control characters")]
+        shown = short_repr(value) if str(value).isprintable() else json.dumps(value)[:60]
+        return [Problem(f"{shown} is not allowed here", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "uniqueItems":
         return [Problem("list has duplicate items", pos=doc.pos(path), path=where, hint="remove the repeats")]
     return [Problem(err.message, pos=doc.pos(path), path=where, hint=hint)]
+
+
+def _user_path(text: str, doc: YamlDocument, where: Key, problems: list[Problem]) -> Path:
+    """A path as written in experiment.yaml, with a leading ``~`` or ``~user`` expanded (docs/decisions.md)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of an unknown user, or no home folder to be found
+        problems.append(Problem(f"cannot expand {short_repr(text)}: no such user or no home folder", pos=doc.pos(where),
+                                path=display_path(where), hint="write the folder out in full"))
+        return Path(text)
 
 
 def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
@@ -140,18 +157,24 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
     folder = path.parent
     fc = data["framework_config"]
     meta = dict(data["experiment"])
+    base_file = _user_path(fc["base_config_file"], doc, ("framework_config", "base_config_file"), problems) \
+        if "base_config_file" in fc else None
+    base_dir = _user_path((data.get("output") or {}).get("base_dir", DEFAULT_BASE_DIR), doc, ("output", "base_dir"),
+                          problems)
+    if problems:
+        raise ExperimentError(problems)
     return Experiment(
         path=path,
         doc=doc,
         name=meta["name"],
         metadata=meta,
         base_config=fc.get("base_config"),
-        base_config_file=(folder / fc["base_config_file"]) if "base_config_file" in fc else None,
+        base_config_file=(folder / base_file) if base_file is not None else None,
         recipe=fc.get("recipe"),
         variables=data.get("variables") or {},
         controls=data.get("controls") or {},
         delete=list(data.get("delete") or []),
         sweep=dict(data.get("sweep") or {}),
-        output_base_dir=folder / (data.get("output") or {}).get("base_dir", DEFAULT_BASE_DIR),
+        output_base_dir=folder / base_dir,
         slurm=data.get("slurm"),
     )

@@ -32,6 +32,26 @@ from .slurm import slurm_settings
 from .sweep import build_sweep
 
 
+def _check_derived(plan: Plan, problems: ProblemCollector, *, limit: int = 20) -> None:
+    """Evaluate every run's derived values, each on its own, and report every failure (up to *limit*)."""
+    if not plan.has_derived:
+        return
+    seen: set[str] = set()
+    for point in plan.sweep:
+        values = {v.name: v.values[c] for v, c in zip(plan.variables, point.choices)}
+        scope = plan._scope(point, values)
+        templates = [t for row, c in zip(plan._variable_templates, point.choices) if (t := row[c]) is not None]
+        for template in [*templates, *(t for _, t in plan.derived_controls)]:
+            try:
+                template.evaluate(scope)
+            except ValueProblem as err:
+                if err.problem.format() not in seen:
+                    seen.add(err.problem.format())
+                    problems.add(err.problem)
+                    if len(seen) >= limit:
+                        return
+
+
 def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     """Evaluate every run's derived values once, before anything is written.
 
@@ -204,6 +224,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                 _output_folder=folder,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
+    _check_derived(plan, problems)
+    problems.raise_if_errors(ExperimentError)
     plan._shared_output_dirs = _prepass(plan, problems)
     problems.raise_if_errors(ExperimentError)
     _check_write_folders(plan, problems)

@@ -93,12 +93,13 @@ class AtomicFolder:
             raise _os_problem(exc, p, "create a folder") from None
         return p
 
-    def write_bytes(self, rel: str, data: bytes) -> str:
+    def write_bytes(self, rel: str, data: bytes, *, mode: int = 0o644) -> str:
+        """Write one file (permissions *mode*, less the umask) and record its sha256."""
         assert self.tmp is not None
         p = f"{self.tmp}/{rel}"  # a plain string: a Path per file costs more than the write itself
         try:
             # os-level calls: one open, write and close per config, without a buffered file object.
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             try:
                 view = memoryview(data)
                 while view:

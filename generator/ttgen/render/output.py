@@ -86,6 +86,11 @@ def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
                                         "first if you mean to replace them")])
 
 
+def _copy_mode(source_mode: int | None) -> int:
+    """Permissions of a copied input: 0644, less whatever its source withholds."""
+    return 0o644 if source_mode is None else 0o644 & source_mode
+
+
 def _check_inputs_unchanged(plan: Plan) -> None:
     """Every file was rendered from one read of each input; refuse if one changed meanwhile.
 
@@ -130,8 +135,9 @@ def write_output(plan: Plan, target: Path, *, force: bool = False,
     if force:
         _refuse_replacing_inputs(plan, target)
     with AtomicFolder(target, force=force) as folder:
-        folder.write_bytes(EXPERIMENT_FILE, exp.raw)
-        folder.write_bytes(BASE_FILE, base.doc.raw)
+        # The copies are never more readable than their sources (a 0600 base stays 0600).
+        folder.write_bytes(EXPERIMENT_FILE, exp.raw, mode=_copy_mode(exp.doc.file_mode))
+        folder.write_bytes(BASE_FILE, base.doc.raw, mode=_copy_mode(base.doc.file_mode))
         folder.mkdir(CONFIGS_DIR)
         current: list[RunConfig] = []
 

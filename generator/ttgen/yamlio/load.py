@@ -12,6 +12,7 @@ reported with the node's position.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class YamlDocument:
     # Source text of single-line plain scalars, so `3e-4` is written back as written.
     plain_text: dict[Key, str] = field(default_factory=dict)
     raw: bytes = b""  # the exact bytes read, for byte-for-byte copies and hashes
+    # Permission bits of the file read (None: not read from a file): a copy of it should be no
+    # more readable than the source (a 0600 base config stays private).
+    file_mode: int | None = None
 
     def pos(self, path: Key) -> SourcePos:
         """Position of the value at *path*, or of its nearest written ancestor."""
@@ -117,23 +121,48 @@ def _offset_pos(file: str, text: str | bytes, offset: int) -> SourcePos:
     return SourcePos(file, line, col)
 
 
+def special_kind(mode: int) -> str:
+    """What a file that is neither a regular file nor a folder is, from its st_mode: ``a pipe``, ``a socket``, ..."""
+    for test, kind in ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+SPECIAL_FILE_HINT = "save it to a file first: a pipe or device is never read (it could block or never end)"
+
+
 def read_yaml_file(path: Path, *, display: str | None = None,
                    error_cls: type[UserError] = ExperimentError,
                    what: str = "YAML file",
                    not_found_hint: str = "check the path (paths in experiment.yaml are relative to its folder)"
                    ) -> YamlDocument:
-    """Read and load one YAML file; every failure is a `UserError` with a position."""
+    """Read and load one YAML file; every failure is a `UserError` with a position.
+
+    Only a regular file is read (through symbolic links): a pipe (``<(...)``, a FIFO), a
+    device or a socket is refused at once, never opened for a blocking read.
+    """
     name = display or str(path)
+
+    def not_regular(mode: int) -> UserError:
+        return error_cls([Problem(f"{what} is not a regular file ({special_kind(mode)})", pos=SourcePos(name),
+                                  hint="point at a .yaml file; " + SPECIAL_FILE_HINT)])
+
     try:
         mode = path.stat().st_mode  # one stat: missing, folder and device are all told apart from it
         if stat.S_ISDIR(mode):
             raise error_cls([Problem(f"{what} is a folder, not a file", pos=SourcePos(name),
                                      hint="point at the .yaml file inside it")])
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-            # A device such as /dev/zero or a terminal would be read forever (or block).
-            raise error_cls([Problem(f"{what} is not a regular file (a device or socket)", pos=SourcePos(name),
-                                     hint="point at a .yaml file")])
-        with open(path, "rb") as fh:
+        if not stat.S_ISREG(mode):
+            raise not_regular(mode)
+        # Non-blocking: should the file be swapped for a FIFO after the stat, opening it does not
+        # wait for a writer; the open file is checked again below.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise not_regular(mode)
             raw = fh.read(MAX_FILE_BYTES + 1)  # bounded: the file may grow while we read
         if len(raw) > MAX_FILE_BYTES:
             raise error_cls([Problem(f"{what} is larger than {MAX_FILE_BYTES} bytes: refused",
@@ -142,7 +171,9 @@ def read_yaml_file(path: Path, *, display: str | None = None,
         raise error_cls([Problem(f"{what} not found", pos=SourcePos(name), hint=not_found_hint)]) from None
     except OSError as exc:
         raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}", pos=SourcePos(name))]) from None
-    return load_yaml_bytes(raw, file=name, error_cls=error_cls)
+    doc = load_yaml_bytes(raw, file=name, error_cls=error_cls)
+    doc.file_mode = stat.S_IMODE(mode)
+    return doc
 
 
 def load_yaml_bytes(raw: bytes, *, file: str, error_cls: type[UserError] = ExperimentError) -> YamlDocument:
