@@ -180,3 +180,10 @@ def test_force_never_deletes_what_runs_wrote(tmp_path: Path) -> None:
     result = run_cli("render", exp, "--out", out, "--force")
     assert result.code == 1 and "holds what its runs wrote while training" in result.err
     assert (out / "runs" / "run_000" / "epoch_0" / "adapter_model.pt").read_text() == "weights"
+
+
+def test_run_dir_expands_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    exp = experiment(tmp_path, "variables: {lora_rank: [8, 16]}\noutput: {run_dir: '~/runs/{{ run_id }}'}\n")
+    assert run_cli("render", exp, "--out", tmp_path / "o").code == 0
+    assert configs(tmp_path / "o")[1]["output_dir"] == f"{tmp_path}/home/runs/run_001"

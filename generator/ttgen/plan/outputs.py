@@ -100,7 +100,8 @@ class RunFolders:
             return f"{self.output_folder}/{RUNS_DIR}/{scope['run_id']}"
         value = self.template.evaluate({**scope, "output_folder": str(self.output_folder),
                                         "folder_name": self.output_folder.name})
-        return same_folder(str(self.experiment_folder / str(value)))
+        # ~ is the home folder, as in output.base_dir; a relative path is relative to experiment.yaml.
+        return same_folder(str(self.experiment_folder / Path(str(value)).expanduser()))
 
 
 def compile_run_dir(text: str | None, *, pos: SourcePos, output_folder: Path,
