@@ -299,7 +299,7 @@ def _check_write_folders(plan: Plan, problems: ProblemCollector) -> None:
     watched = [p for p in paths if p not in static]
     folders = plan.folders
     if watched == [OUTPUT_DIR] and folders is not None and folders.template is None \
-            and not (folders.output_folder / RUNS_DIR).exists():
+            and not _holds_files(str(folders.output_folder / RUNS_DIR)):
         return  # <new output folder>/runs/<run_id>: one per run, and none exists yet
     existing: list[str] = []
     merge_each = any(p != OUTPUT_DIR for p in watched)

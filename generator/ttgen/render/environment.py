@@ -109,7 +109,24 @@ class Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         _, exc, tb = sys.exc_info()
         if isinstance(exc, jinja2.sandbox.SecurityError):
             raise OutputError([Problem(f"unsafe template: {exc}", pos=_template_pos(tb), hint=SANDBOX_HINT)]) from None
+        pos = _template_pos(tb)
+        if pos is not None and not _shipped(pos.file) and isinstance(exc, Exception) \
+                and not isinstance(exc, OutputError):
+            # A template of the user's failed (1/0, including itself, ...): their input, not a bug of ttgen's.
+            what = "includes itself (endless recursion)" if isinstance(exc, RecursionError) else \
+                f"failed: {type(exc).__name__}: {exc}"
+            raise OutputError([Problem(f"template {what}", pos=pos,
+                                       hint="fix the template; docs/output.md lists what each template "
+                                            "receives")]) from None
         super().handle_exception(source)
+
+
+def _shipped(file: str) -> bool:
+    """Is *file* one of the templates that ship with ttgen (whose failures are ttgen's bugs)?"""
+    try:
+        return Path(file).resolve().parent == Path(str(templates_dir())).resolve()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_template_dir(template_dir: Path) -> None:
@@ -152,3 +169,6 @@ def load_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     except jinja2.TemplateNotFound:
         raise OutputError([Problem(f"template {name!r} not found", pos=SourcePos(name),
                                    hint="a template folder must contain " + name)]) from None
+    except UnicodeDecodeError as exc:
+        raise OutputError([Problem(f"template {name!r} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})",
+                                   pos=SourcePos(name), hint="save the template as UTF-8")]) from None

@@ -8,6 +8,7 @@ This is the Python API behind ``ttgen render``: `render_experiment` returns a
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -78,12 +79,33 @@ def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
                                        pos=SourcePos(str(target)),
                                        hint="give the output a folder of its own with --out, e.g. outputs/<name>")])
     runs = target / RUNS_DIR
-    if runs.is_dir() and any(runs.iterdir()):
+    if runs.is_dir() and any(runs.iterdir()):  # target exists, so its name is not too long
         # Training results (checkpoints, logs) of the folder's runs: never thrown away with the configs.
         raise OutputError([Problem(f"--force would delete {runs}, which holds what its runs wrote while training",
                                    pos=SourcePos(str(runs)),
                                    hint="render into another folder with --out, or move the runs' results away "
                                         "first if you mean to replace them")])
+
+
+def _check_name_lengths(target: Path) -> None:
+    """An output path the file system cannot hold is a clear error, before anything is tried."""
+    absolute = Path(os.path.abspath(target))
+    probe = absolute
+    while not os.path.isdir(probe) and probe != probe.parent:
+        probe = probe.parent  # the nearest folder that exists: it knows the file system's limits
+    try:
+        name_max, path_max = os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    longest = max((len(os.fsencode(part)) for part in absolute.parts), default=0)
+    # A run's folder and the temporary sibling add to the names: leave room for them.
+    if longest > name_max - 40 or len(os.fsencode(str(absolute))) > path_max - 200:
+        what = f"a name in it is {longest} bytes long" if longest > name_max - 40 else \
+            f"it is {len(os.fsencode(str(absolute)))} bytes long"
+        raise OutputError([Problem(f"the output folder's path is too long for the file system ({what}; the limits "
+                                   f"here are {name_max} bytes a name and {path_max} a path, less room for the "
+                                   "files inside)", pos=SourcePos(str(target)[:120] + "..."),
+                                   hint="choose a shorter folder with --out")])
 
 
 def _copy_mode(source_mode: int | None) -> int:
@@ -126,6 +148,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False,
     (``ttgen check`` renders into a temporary place as if into the user's folder):
     absolute paths written into files (SLURM scripts) point there.
     """
+    _check_name_lengths(target)
     env = env or make_environment()
     now = now or _dt.datetime.now(_dt.timezone.utc)
     renderer = ConfigRenderer(plan, env=env)
@@ -200,6 +223,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     folders point).
     """
     local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
+    if out is not None:
+        _check_name_lengths(Path(out))
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now)

@@ -1,0 +1,65 @@
+"""A template of the user's that fails, and an output path the file system cannot hold: clear errors, no traceback.
+
+(Issue 16: "a template that divides by zero, includes itself or is not UTF-8; an --out path
+longer than the system's name or path limit".)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, run_cli, write
+
+EXPERIMENT = "experiment: {name: t, framework: torchtune}\nframework_config: {base_config: llama3_2/1B_lora_single_device}\n"
+SHIPPED = (REPO / "templates" / "config.yaml.j2").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("tail", "says"), [
+    ("{{ 1 // 0 }}\n", "template failed: ZeroDivisionError"),
+    ('{% include "config.yaml.j2" %}\n', "template includes itself (endless recursion)"),
+])
+def test_a_failing_template_of_the_users_is_an_error_at_its_line(tmp_path: Path, tail: str, says: str) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    write(tmp_path / "tpl" / "config.yaml.j2", SHIPPED + tail)
+    line = SHIPPED.count("\n") + 1
+    for command in (["render", exp, "--out", tmp_path / "o"], ["check", exp, "--against", tmp_path]):
+        result = run_cli(*command, "--templates", tmp_path / "tpl")
+        assert result.code == 1 and "Traceback" not in result.err, result.err
+        assert f"tpl/config.yaml.j2:{line}:1: {says}" in result.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_template_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "config.yaml.j2").write_bytes(b"\xff\xfe{{ body }}")
+    result = run_cli("render", exp, "--out", tmp_path / "o", "--templates", tmp_path / "tpl")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "template 'config.yaml.j2' is not valid UTF-8 (byte 0xff)" in result.err
+
+
+@pytest.mark.parametrize("out", ["x" * 300, "/".join(["y" * 200] * 25)])
+@pytest.mark.parametrize("extra", [(), ("--dry-run",), ("--force",)])
+def test_an_output_path_too_long_for_the_file_system_is_an_error(tmp_path: Path, out: str, extra: tuple[str, ...]) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    result = run_cli("render", exp, "--out", out, *extra, cwd=tmp_path)
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert "the output folder's path is too long for the file system" in result.err
+    assert [p.name for p in tmp_path.iterdir()] == ["experiment.yaml"]
+
+
+def test_folders_are_compared_normalised_and_an_auto_folder_cannot_equal_another_runs(tmp_path: Path) -> None:
+    """/x and /x/ are one folder (shared: each run gets its own); an automatic <dir>/<run_id> that is
+    another run's own output_dir is an error, not two runs training into one folder."""
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT + "variables:\n  output_dir: [/x, /x/]\n")
+    result = run_cli("render", exp, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    assert [r["output_dir"] for r in json.loads(result.out)["runs"]] == ["/x/run_000", "/x/run_001"]
+    clash = write(tmp_path / "clash.yaml", EXPERIMENT + "variables:\n  seed: [1, 2, 3]\ncontrols:\n"
+                  "  output_dir: \"{{ '/a' if run_index < 2 else '/a/run_001' }}\"\n")
+    result = run_cli("render", clash, "--dry-run")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "2 runs would write to the same folder /a/run_001 through output_dir (run_001, run_002)" in result.err
