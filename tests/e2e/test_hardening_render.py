@@ -63,3 +63,48 @@ def test_folders_are_compared_normalised_and_an_auto_folder_cannot_equal_another
     result = run_cli("render", clash, "--dry-run")
     assert result.code == 1 and "Traceback" not in result.err
     assert "2 runs would write to the same folder /a/run_001 through output_dir (run_001, run_002)" in result.err
+
+
+# --- --force replaces only what ttgen wrote, never what anything reads -----------------------------
+
+def _forced(tmp_path: Path, out: Path, body: str = "", *extra: str) -> str:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT + body)
+    result = run_cli("render", exp, "--out", out, "--force", *extra, cwd=tmp_path)
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    return result.err
+
+
+def test_force_refuses_a_folder_ttgen_did_not_render(tmp_path: Path) -> None:
+    papers = write(tmp_path / "papers" / "draft.tex", "months of work").parent
+    err = _forced(tmp_path, papers)
+    assert "which ttgen did not render" in err and (papers / "draft.tex").read_text() == "months of work"
+
+
+def test_force_refuses_the_folder_of_earlier_renders(tmp_path: Path) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    assert run_cli("render", exp, cwd=tmp_path).code == 0  # outputs/t_<timestamp>/
+    (earlier,) = (tmp_path / "outputs").iterdir()
+    err = _forced(tmp_path, tmp_path / "outputs")
+    assert "which ttgen did not render" in err and (earlier / "manifest.yaml").is_file()
+
+
+def test_force_refuses_a_folder_the_configs_read_from(tmp_path: Path) -> None:
+    data = write(tmp_path / "data" / "train.json", "[]").parent
+    err = _forced(tmp_path, data, f"controls: {{dataset.data_files: {data}/train.json}}\n")
+    assert "which holds the dataset.data_files of the configs" in err and (data / "train.json").exists()
+    model = write(tmp_path / "model" / "model.safetensors", "weights").parent
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT + f"controls: {{checkpointer.checkpoint_dir: {model}}}\n")
+    assert run_cli("render", exp, "--out", model / "render").code == 0  # a new folder inside: nothing deleted
+    err = _forced(tmp_path, model / "render", f"controls: {{checkpointer.checkpoint_dir: {model}}}\n")
+    assert "which is inside the checkpointer.checkpoint_dir of the configs" in err
+    templates = write(tmp_path / "tpl" / "config.yaml.j2", SHIPPED).parent
+    err = _forced(tmp_path, templates, "", "--templates", str(templates))
+    assert "which is the template folder" in err and (templates / "config.yaml.j2").exists()
+
+
+def test_force_still_replaces_an_earlier_render_and_an_empty_folder(tmp_path: Path) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    (tmp_path / "empty").mkdir()
+    assert run_cli("render", exp, "--out", tmp_path / "empty", "--force").code == 0
+    assert run_cli("render", exp, "--out", tmp_path / "empty", "--force").code == 0  # now an earlier render
+    assert (tmp_path / "empty" / "manifest.yaml").is_file()

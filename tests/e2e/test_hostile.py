@@ -307,6 +307,7 @@ def test_read_only_target_with_force_keeps_the_old_folder(tmp_path: Path) -> Non
     old = parent / "out"
     (old / "configs").mkdir(parents=True)
     (old / "configs" / "run_000.yaml").write_text("earlier: results\n")
+    (old / "manifest.yaml").write_text("ttgen_version: 0.1.0\n")  # an earlier render: --force may replace it
     before = folder_state(parent)
     with read_only(parent):
         result = run_cli("render", experiment, "--out", old, "--force")

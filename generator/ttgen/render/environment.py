@@ -111,7 +111,7 @@ class Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
             raise OutputError([Problem(f"unsafe template: {exc}", pos=_template_pos(tb), hint=SANDBOX_HINT)]) from None
         pos = _template_pos(tb)
         if pos is not None and not _shipped(pos.file) and isinstance(exc, Exception) \
-                and not isinstance(exc, OutputError):
+                and not isinstance(exc, (OutputError, jinja2.TemplateError)):  # Jinja's own: reported by the caller
             # A template of the user's failed (1/0, including itself, ...): their input, not a bug of ttgen's.
             what = "includes itself (endless recursion)" if isinstance(exc, RecursionError) else \
                 f"failed: {type(exc).__name__}: {exc}"

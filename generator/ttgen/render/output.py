@@ -21,9 +21,11 @@ from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       config_file)
 from ..plan.build import plan_experiment
-from ..plan.outputs import RUNS_DIR
+from ..plan.identity import IDENTITY_KEY
+from ..plan.outputs import RUNS_DIR, is_write_key
 from ..plan.runs import Plan, RunConfig
-from ..resources import CONFIG_TEMPLATE, MANIFEST_TEMPLATE, MAPPING_TEMPLATE
+from ..resources import CONFIG_TEMPLATE, MANIFEST_TEMPLATE, MAPPING_TEMPLATE, templates_dir
+from ..tree import dotted, iter_paths
 from ..validate.report import ValidationReport
 from ..validate.validator import validate_output_folder
 from .config_text import ConfigRenderer
@@ -66,25 +68,61 @@ class WrittenOutput:
         return iter((self.folder, self.files))
 
 
-def _refuse_replacing_inputs(plan: Plan, target: Path) -> None:
-    """--force replaces a folder as a whole: never one holding the inputs or the current folder."""
-    if not target.exists():
+def _read_paths(plan: Plan, env: jinja2.Environment) -> list[tuple[str, Path]]:
+    """What the render and the configs read: inputs, templates, and absolute paths the configs name."""
+    exp = plan.experiment
+    out: list[tuple[str, Path]] = [("experiment file", exp.path), ("base config", plan.base.path)]
+    if plan.slurm is not None and plan.slurm.template is not None:
+        out.append(("SLURM template", plan.slurm.template))
+    if plan.base.recipe and plan.base.recipe.endswith(".py"):
+        out.append(("recipe file", exp.folder / plan.base.recipe))
+    loaders = env.loader.loaders if isinstance(env.loader, jinja2.ChoiceLoader) else [env.loader]
+    shipped = Path(str(templates_dir())).resolve()
+    for loader in loaders:
+        if isinstance(loader, jinja2.FileSystemLoader):
+            out += [("template folder", Path(p)) for p in loader.searchpath if Path(p).resolve() != shipped]
+    for path, value in iter_paths(plan.controlled.tree):
+        if isinstance(value, str) and value.startswith("/") and "${" not in value and not is_write_key(path) \
+                and path[0] != IDENTITY_KEY:
+            out.append((f"{dotted(path)} of the configs", Path(value)))
+    return out
+
+
+def _refuse_replacing(plan: Plan, target: Path, env: jinja2.Environment) -> None:
+    """--force replaces a folder as a whole: only an empty one or one ttgen rendered, never one that
+    holds (or is inside) anything the render or its configs read, never /, a mount point, the home
+    or the current folder, never a folder whose runs wrote results (docs/output.md, Guarantees)."""
+    if not target.is_dir():
         return
     resolved = target.resolve()
-    for what, inside in (("experiment file", plan.experiment.path), ("base config", plan.base.path),
-                         ("current folder", Path.cwd()), ("home folder", Path.home())):
-        inside = inside.resolve()
-        if inside == resolved or resolved in inside.parents:
-            raise OutputError([Problem(f"--force would delete {target}, which holds the {what} ({inside})",
-                                       pos=SourcePos(str(target)),
-                                       hint="give the output a folder of its own with --out, e.g. outputs/<name>")])
+
+    def refuse(message: str, hint: str = "give the output a folder of its own with --out, e.g. outputs/<name>") -> None:
+        raise OutputError([Problem(f"--force would delete {target}, {message}", pos=SourcePos(str(target)),
+                                   hint=hint)])
+
+    for what, place in _read_paths(plan, env):
+        place = place.expanduser().resolve()
+        if place == resolved or resolved in place.parents or place in resolved.parents:
+            inside = "which holds" if place != resolved and resolved in place.parents else \
+                "which is" if place == resolved else "which is inside"
+            refuse(f"{inside} the {what} ({place})")
+    if os.path.ismount(resolved):
+        refuse("which is a mount point (or /)")
+    for what, place in (("current folder", Path.cwd()), ("home folder", Path.home())):
+        place = place.resolve()
+        if place == resolved or resolved in place.parents:
+            refuse(f"which holds the {what} ({place})")
+    manifest = target / MANIFEST_FILE
+    if any(target.iterdir()) and not (manifest.is_file() and b"ttgen_version:" in manifest.read_bytes()[:4096]):
+        refuse("which ttgen did not render (it has no manifest.yaml of ttgen's) and is not empty",
+               hint="--force replaces only an empty folder or an earlier render of ttgen's; choose another "
+                    "folder with --out")
     runs = target / RUNS_DIR
-    if runs.is_dir() and any(runs.iterdir()):  # target exists, so its name is not too long
+    if runs.is_dir() and any(runs.iterdir()):
         # Training results (checkpoints, logs) of the folder's runs: never thrown away with the configs.
-        raise OutputError([Problem(f"--force would delete {runs}, which holds what its runs wrote while training",
-                                   pos=SourcePos(str(runs)),
-                                   hint="render into another folder with --out, or move the runs' results away "
-                                        "first if you mean to replace them")])
+        refuse(f"whose {RUNS_DIR}/ holds what its runs wrote while training",
+               hint="render into another folder with --out, or move the runs' results away first if you mean "
+                    "to replace them")
 
 
 def _check_name_lengths(target: Path) -> None:
@@ -156,7 +194,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False,
     manifest = load_template(env, MANIFEST_TEMPLATE)
     exp, base = plan.experiment, plan.base
     if force:
-        _refuse_replacing_inputs(plan, target)
+        _refuse_replacing(plan, target, env)
     with AtomicFolder(target, force=force) as folder:
         # The copies are never more readable than their sources (a 0600 base stays 0600).
         folder.write_bytes(EXPERIMENT_FILE, exp.raw, mode=_copy_mode(exp.doc.file_mode))
