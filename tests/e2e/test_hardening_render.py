@@ -108,3 +108,14 @@ def test_force_still_replaces_an_earlier_render_and_an_empty_folder(tmp_path: Pa
     assert run_cli("render", exp, "--out", tmp_path / "empty", "--force").code == 0
     assert run_cli("render", exp, "--out", tmp_path / "empty", "--force").code == 0  # now an earlier render
     assert (tmp_path / "empty" / "manifest.yaml").is_file()
+
+
+def test_jinja2_with_the_known_sandbox_escape_is_not_accepted() -> None:
+    """jinja2 3.1.5 let a derived value read the process environment; 3.1.6 fixed it."""
+    import importlib.metadata
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert [d.split("#")[0].strip() for d in deps if d.startswith("jinja2")] == ["jinja2>=3.1.6"]
+    installed = tuple(int(p) for p in importlib.metadata.version("jinja2").split(".")[:3])
+    assert installed >= (3, 1, 6)
