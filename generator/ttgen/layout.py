@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from pathlib import Path
+from typing import Iterator
 
 EXPERIMENT_FILE = "experiment.yaml"
 BASE_FILE = "base_config.yaml"
@@ -61,15 +62,21 @@ def output_folder_name(name: str, now: _dt.datetime) -> str:
     return f"{name}_{now.strftime('%Y%m%d_%H%M%S')}"
 
 
+def numbered(first: Path) -> Iterator[Path]:
+    """*first*, then the next names a render in the same second may take: ``<name>_2``, ``<name>_3``, ...
+    (from ``<name>_3`` on: ``<name>_4``, ...)."""
+    yield first
+    m = _TIMESTAMPED.match(first.name)
+    stem, n = (f"{m['name']}_{m['ts']}", int(m["n"] or 1) + 1) if m else (first.name, 2)
+    while True:
+        yield first.with_name(f"{stem}_{n}")
+        n += 1
+
+
 def free_output_folder(base_dir: Path, name: str, now: _dt.datetime) -> Path:
     """The default output folder of a render at *now*, absolute: ``<base_dir>/<name>_<timestamp>``,
     or ``..._2``, ``..._3`` when a render in the same second took the name."""
-    first = Path(base_dir).resolve() / output_folder_name(name, now)
-    candidate, n = first, 2
-    while candidate.exists():
-        candidate = first.with_name(f"{first.name}_{n}")
-        n += 1
-    return candidate
+    return next(p for p in numbered(Path(base_dir).resolve() / output_folder_name(name, now)) if not p.exists())
 
 
 def timestamped_folders(parent: Path) -> list[Path]:
@@ -77,7 +84,8 @@ def timestamped_folders(parent: Path) -> list[Path]:
 
     Ordered by the timestamp in the name (then the ``_N`` suffix, then the name), not
     by file times, which copies and checkouts change. Hidden folders (the temporary
-    ``.<name>.ttgen-tmp-*`` of a render in progress) are skipped.
+    ``.<name>.ttgen-tmp-*`` of a render in progress) and empty ones (the name a render
+    killed before it finished had taken) are skipped.
     """
     found: list[tuple[tuple[str, int, str], Path]] = []
     try:
@@ -86,7 +94,7 @@ def timestamped_folders(parent: Path) -> list[Path]:
         return []
     for entry in entries:
         m = _TIMESTAMPED.match(entry.name)
-        if entry.name.startswith(".") or m is None or not entry.is_dir():
-            continue
+        if entry.name.startswith(".") or m is None or not entry.is_dir() or not any(entry.iterdir()):
+            continue  # hidden (in progress), not ours, or empty (a name a killed render had taken)
         found.append(((m["ts"], int(m["n"] or 1), m["name"]), entry))
     return [p for _, p in sorted(found)]

@@ -119,3 +119,42 @@ def test_jinja2_with_the_known_sandbox_escape_is_not_accepted() -> None:
     assert [d.split("#")[0].strip() for d in deps if d.startswith("jinja2")] == ["jinja2>=3.1.6"]
     installed = tuple(int(p) for p in importlib.metadata.version("jinja2").split(".")[:3])
     assert installed >= (3, 1, 6)
+
+
+def test_renders_in_the_same_second_take_their_own_default_folders(tmp_path: Path) -> None:
+    """The default name is taken atomically: a name taken since planning gives the next one, never a failure."""
+    import datetime as dt
+
+    from ttgen.render.output import render_experiment
+
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT + "variables: {lora_rank: [8, 16]}\n")
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    first = render_experiment(exp, now=now)
+    second = render_experiment(exp, now=now)
+    assert second.output_dir == first.output_dir.with_name(first.output_dir.name + "_2")
+    # A name taken between planning and writing (another render starting): this one moves on, and its
+    # runs' folders follow it.
+    from ttgen.render import folder as folder_module
+
+    real = folder_module.reserve_folder
+
+    def taken_meanwhile(first_choice: Path) -> Path:
+        first_choice.mkdir()  # someone else's render took it
+        return real(first_choice)
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ttgen.render.output.reserve_folder", taken_meanwhile)
+        third = render_experiment(exp, now=now)
+    assert third.output_dir.name.endswith("_4")
+    config = (third.output_dir / "configs" / "run_001.yaml").read_text(encoding="utf-8")
+    assert f"output_dir: {third.output_dir}/runs/run_001" in config
+
+
+def test_a_failed_default_render_gives_its_folder_name_back(tmp_path: Path) -> None:
+    exp = write(tmp_path / "experiment.yaml", EXPERIMENT)
+    write(tmp_path / "tpl" / "config.yaml.j2", "{{ 1 // 0 }}\n")
+    result = run_cli("render", exp, "--templates", tmp_path / "tpl", cwd=tmp_path)
+    assert result.code == 1
+    assert not (tmp_path / "outputs").exists() or list((tmp_path / "outputs").iterdir()) == []

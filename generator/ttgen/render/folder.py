@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Iterable
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import OLD_MARK, TMP_MARK
+from ..layout import OLD_MARK, TMP_MARK, numbered
 
 
 def _token() -> str:
@@ -48,20 +48,17 @@ class AtomicFolder:
 
     STREAM_BATCH = 4096  # chunks joined per write by `stream_text`
 
-    def __init__(self, target: Path, *, force: bool = False, unique: bool = False) -> None:
+    def __init__(self, target: Path, *, force: bool = False, reserved: bool = False) -> None:
         self.target = Path(target)
         self.force = force
-        self.unique = unique  # a default timestamped name: pick name_2, name_3... instead of failing
+        # The target is an empty folder this render made to hold its name (`reserve_folder`):
+        # the new folder replaces it, and it is removed if the render fails.
+        self.reserved = reserved
         self.tmp: Path | None = None
         self.files: dict[str, str] = {}  # relative name -> sha256, in write order
 
     def _check_target(self) -> None:
-        if self.unique:
-            # Pick the final name now: files written inside may need their absolute path.
-            base, n = self.target, 2
-            while self.target.exists():
-                self.target = base.with_name(f"{base.name}_{n}")
-                n += 1
+        if self.reserved:
             return
         if self.target.exists() and not self.target.is_dir():
             raise OutputError([Problem("output path exists and is not a folder", pos=SourcePos(str(self.target)),
@@ -137,20 +134,32 @@ class AtomicFolder:
                  tb: TracebackType | None) -> None:
         assert self.tmp is not None
         if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self._discard()
             return
         try:
             self._commit()
         except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self._discard()
             raise
+
+    def _discard(self) -> None:
+        assert self.tmp is not None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.reserved:
+            try:
+                os.rmdir(self.target)  # the empty folder that held the name; never one with files
+            except OSError:
+                pass
 
     def _commit(self) -> None:
         assert self.tmp is not None
         old: Path | None = None
         try:
+            if self.reserved:
+                os.rename(self.tmp, self.target)  # onto the empty reserved folder: one atomic rename
+                return
             if self.target.exists():
-                if not self.force or self.unique:
+                if not self.force:
                     raise OutputError([Problem("output folder appeared while rendering",
                                                pos=SourcePos(str(self.target)),
                                                hint="pass --force to replace it, or choose another folder with --out")])
@@ -166,3 +175,18 @@ class AtomicFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
+
+
+def reserve_folder(first: Path) -> Path:
+    """Create the first free folder of *first*, ``<first>_2``, ... and return it: two renders in the
+    same second never pick the same default folder (mkdir is atomic)."""
+    for candidate in numbered(first):
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _os_problem(exc, candidate, "create the output folder") from None
+    raise AssertionError("unreachable")

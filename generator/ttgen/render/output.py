@@ -30,7 +30,7 @@ from ..validate.report import ValidationReport
 from ..validate.validator import validate_output_folder
 from .config_text import ConfigRenderer
 from .environment import load_template, make_environment
-from .folder import AtomicFolder
+from .folder import AtomicFolder, reserve_folder
 from .mapping import mapping_rows
 from .slurm_scripts import write_slurm_scripts
 
@@ -173,7 +173,7 @@ def _check_inputs_unchanged(plan: Plan) -> None:
                                                 "version of each file)")])
 
 
-def write_output(plan: Plan, target: Path, *, force: bool = False,
+def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: bool = False,
                  env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
                  final_dir: Path | None = None, validate: bool = False) -> WrittenOutput:
     """Render every run into *target*, atomically; returns the final folder and file hashes.
@@ -195,7 +195,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False,
     exp, base = plan.experiment, plan.base
     if force:
         _refuse_replacing(plan, target, env)
-    with AtomicFolder(target, force=force) as folder:
+    with AtomicFolder(target, force=force, reserved=reserved) as folder:
         # The copies are never more readable than their sources (a 0600 base stays 0600).
         folder.write_bytes(EXPERIMENT_FILE, exp.raw, mode=_copy_mode(exp.doc.file_mode))
         folder.write_bytes(BASE_FILE, base.doc.raw, mode=_copy_mode(base.doc.file_mode))
@@ -270,10 +270,26 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     if dry_run:
         return result
     env = make_environment(Path(template_dir) if template_dir else None)
-    target = Path(out) if out is not None else plan.output_folder
-    assert target is not None
-    written = write_output(plan, target, force=force, env=env, now=local_now,
-                           final_dir=Path(final_dir) if final_dir else None, validate=validate)
+    reserved = out is None
+    if out is None:
+        # The default name is taken by creating the folder, so a render in the same second gets _2.
+        assert plan.output_folder is not None
+        target = reserve_folder(plan.output_folder)
+        if target != plan.output_folder:  # another render took the name since planning: plan for this one
+            plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now)
+            result.plan = plan
+    else:
+        target = Path(out)
+    try:
+        written = write_output(plan, target, force=force, env=env, now=local_now, reserved=reserved,
+                               final_dir=Path(final_dir) if final_dir else None, validate=validate)
+    except BaseException:
+        if reserved:  # failed before the folder took its place: give the name back
+            try:
+                os.rmdir(target)
+            except OSError:
+                pass
+        raise
     result.output_dir, result.files, result.validation = written.folder, written.files, written.validation
     return result
 
