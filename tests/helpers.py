@@ -10,10 +10,13 @@ import hashlib
 import io
 import math
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import pytest
 from omegaconf import OmegaConf
 
 from ttgen.cli import main
@@ -255,3 +258,28 @@ def assert_problems(stderr: str, case: str, expected: list[Expect], *, in_order:
                 f"hint should mention {hint!r}:\n{text}"
     if in_order:
         assert taken == sorted(taken), f"problems are reported in file order:\n{stderr}"
+
+
+def require(tool: str, variable: str, reason: str, *, name: str | None = None) -> str:
+    """The path of *tool*; a failure when it is missing and *variable*=1 (as CI sets it), else a skip."""
+    path = shutil.which(tool)
+    shown = name or tool
+    if path is None:
+        if os.environ.get(variable) == "1":
+            pytest.fail(f"{shown} is not installed but {variable}=1: install it ({reason})")
+        pytest.skip(f"{shown} not installed (CI installs it)")
+    return path
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, *, size: str) -> Iterator[Path]:
+    """A tmpfs of *size* mounted on *folder*: a real full disk. Fails (never skips) without root."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                                                    str(folder)], capture_output=True).returncode == 0
+    if not mounted:
+        pytest.fail(f"mounting a {size} tmpfs needs root with CAP_SYS_ADMIN, as CI has")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CASES, EXAMPLES, run_cli, write
+from helpers import tmpfs, CASES, EXAMPLES, run_cli, write
 from ttgen.layout import TMP_MARK
 
 SMALL_BASE = CASES / "hostile" / "bases" / "small_lora.yaml"
@@ -163,19 +163,12 @@ def test_init_on_a_full_disk_removes_its_temporary_file(tmp_path: Path, base: Pa
 
 
 def test_init_on_a_real_full_tmpfs(tmp_path: Path, base: Path) -> None:
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
-    try:
+    with tmpfs(tmp_path / "mnt", size="4k") as mnt:
         (mnt / "filler").write_bytes(b"x" * 4096)
         result = ttgen("init", base, "--out", mnt / "experiment.yaml", cwd=tmp_path)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr and "No space left on device" in result.stderr, result.stderr
         assert sorted(p.name for p in mnt.iterdir()) == ["filler"]
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 # ---------------------------------------------------------------- 2. no resolved environment values

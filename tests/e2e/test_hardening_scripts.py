@@ -27,7 +27,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from helpers import EXAMPLES, REPO, CliResult, run_cli, write
+from helpers import require, EXAMPLES, REPO, CliResult, run_cli, write
 
 MARKER = "PWNED"
 # Each would create MARKER in the current folder if any part of it ran as shell code.
@@ -218,9 +218,7 @@ def test_setup_lines_are_shell_by_design(tmp_path: Path) -> None:
 
 
 def test_hostile_values_stay_shellcheck_clean(tmp_path: Path) -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (CI installs it)")
+    shellcheck = require("shellcheck", "TTGEN_REQUIRE_SHELLCHECK", "apt-get install -y shellcheck")
     scripts = []
     for i, payload in enumerate(p for p in PAYLOADS if not any(b in p for b in BREAKS)):
         folder = tmp_path / str(i)

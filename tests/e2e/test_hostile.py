@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from helpers import CASES as ALL_CASES
+from helpers import tmpfs
 from helpers import (Expect, assert_clean_failure, assert_problems, folder_state, load_omegaconf, problem_block,
                      read_expectations, run_cli, write)
 from ttgen.errors import UserError
@@ -319,15 +320,8 @@ def test_read_only_target_with_force_keeps_the_old_folder(tmp_path: Path) -> Non
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs: a real full disk (ENOSPC)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)):
-        pytest.fail("mounting a 64k tmpfs needs root with CAP_SYS_ADMIN, as CI has; "
-                    "test_file_size_limit covers the same error path without privileges")
-    try:
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def _used_bytes(folder: Path) -> int:

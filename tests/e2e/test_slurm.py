@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 
-from helpers import EXAMPLES, REPO, run_cli, write
+from helpers import require, EXAMPLES, REPO, run_cli, write
 from snapshot_yaml import text_extension
 from ttgen.errors import ExperimentError
 from ttgen.render.output import render_experiment
@@ -441,17 +441,6 @@ def test_failing_setup_line_stops_the_job(tmp_path: Path) -> None:
 
 
 # --- shellcheck ---------------------------------------------------------------------------------
-
-
-def require(tool: str, variable: str, reason: str, *, name: str | None = None) -> str:
-    """The path of *tool*; a failure when it is missing and *variable*=1, else a skip. *name* is shown for it."""
-    path = shutil.which(tool)
-    shown = name or tool
-    if path is None:
-        if os.environ.get(variable) == "1":
-            pytest.fail(f"{shown} is not installed but {variable}=1: install it ({reason})")
-        pytest.skip(f"{shown} not installed (CI installs it)")
-    return path
 
 
 def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
