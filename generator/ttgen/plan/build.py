@@ -24,7 +24,7 @@ from .derive import Derivation, compile_value, is_template, make_sandbox
 from .identity import IDENTITY_KEY, METRIC_LOGGER, identity_block, tracker_fields
 from .merge import MergedConfig, compatible, component_warnings, merge_collecting, merge_overrides
 from .origins import AUTO_RUN_IDENTITY, AUTO_TRACKER
-from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile_run_dir, derived_from_output_dir,
+from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile_run_dir, follows_output_dir,
                       resolve_text, same_folder, shared_by_all, write_paths)
 from .resolve import Override, ResolvedExperiment, near_miss, resolve_deletes, resolve_experiment
 from .runs import Plan
@@ -53,10 +53,10 @@ def _check_derived(plan: Plan, problems: ProblemCollector, *, limit: int = 20) -
 
 
 def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
-    """Evaluate every run's derived values once, before anything is written.
+    """Check every run's final values before anything is written (derived values evaluate: `_check_derived`).
 
-    Reports evaluation errors and type mismatches (each once), and returns the
-    output_dir values two or more runs would share (docs/contract.md §5: those runs get
+    Reports type mismatches of derived values (each once), and returns the output_dir
+    values two or more runs would share (docs/contract.md §5: those runs get
     <dir>/<run_id>), computed on final values, derived ones included.
     """
     if not plan.output_dir_per_run:
@@ -68,30 +68,14 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     counts: dict[Any, int] = {}
     seen: set[str] = set()
     tree = plan.controlled.tree
-    runs = plan.iter_runs(None)
-    while True:
-        try:
-            run = next(runs)
-        except StopIteration:
-            break
-        except ValueProblem as err:
-            if err.problem.format() not in seen:
-                seen.add(err.problem.format())
-                problems.add(err.problem)
-            if len(seen) >= 20:
-                break
-            continue
+    for run in plan.iter_runs(None):
         for ov in run.overrides:
             if ov.origin == "variable" and ov.key not in run.derived or ov.origin == "auto":
                 continue  # plain variable values were checked once, value by value; ttgen's own fit by design
             current = lookup(tree, ov.path)
-            if isinstance(ov.value, dict) or current is MISSING:
-                _, conflicts = merge_collecting(plan.controlled, [ov])
-            elif not compatible(current, ov.value):
-                _, conflicts = merge_collecting(plan.controlled, [ov])
-            else:
-                conflicts = []
-            for p in conflicts:
+            if not (isinstance(ov.value, dict) or current is MISSING or not compatible(current, ov.value)):
+                continue
+            for p in merge_collecting(plan.controlled, [ov])[1]:
                 p = Problem(f"{run.run_id}: {p.message}", pos=p.pos, path=p.path, hint=p.hint)
                 if p.message not in seen:
                     seen.add(p.message)
@@ -310,7 +294,7 @@ def _check_write_folders(plan: Plan, problems: ProblemCollector) -> None:
                 value: Any = run.output_dir
             else:
                 value = lookup(run_tree if run_tree is not None else tree, path)
-                if derived_from_output_dir(value):
+                if follows_output_dir(value, run_tree if run_tree is not None else tree):
                     continue  # inside the run's own output_dir, which is checked itself
             if not isinstance(value, str):
                 continue

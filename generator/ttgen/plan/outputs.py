@@ -61,11 +61,14 @@ def write_paths(tree: dict[str, Any]) -> list[ConfigPath]:
     return out
 
 
-def resolve_text(value: Any, tree: dict[str, Any]) -> str:
-    """*value* as text with ``${a.b}`` references to the config's own keys filled in (others kept as written)."""
+def resolve_text(value: Any, tree: dict[str, Any], *, keep: frozenset[str] = frozenset()) -> str:
+    """*value* as text with ``${a.b}`` references to the config's own keys filled in; references to
+    keys in *keep*, and to anything else (``${oc.env:...}``), are kept as written."""
     text = str(value)
     for _ in range(_MAX_EXPANSION):
         def fill(match: re.Match[str]) -> str:
+            if match[1] in keep:
+                return match[0]
             found = lookup(tree, tuple(match[1].split(".")))
             return str(found) if found is not MISSING and not isinstance(found, (dict, list)) else match[0]
 
@@ -81,9 +84,14 @@ def same_folder(text: str) -> str:
     return os.path.normpath(text) if text else text
 
 
-def derived_from_output_dir(value: Any) -> bool:
-    """Is *value* a path inside the run's own output_dir (``${output_dir}``, ``${output_dir}/logs``)?"""
-    return isinstance(value, str) and value.startswith("${output_dir}")
+def follows_output_dir(value: Any, tree: dict[str, Any]) -> bool:
+    """Is *value* derived from the run's own output_dir (``${output_dir}/logs``, or through another key)?"""
+    return isinstance(value, str) and "${output_dir}" in resolve_text(value, tree, keep=frozenset(["output_dir"]))
+
+
+def _own_folder_value(path: ConfigPath) -> str:
+    """The usual fix for a write key: follow the run's own folder (``metric_logger.log_dir: ${output_dir}/logs``)."""
+    return f"{dotted(path)}: ${{output_dir}}" + ("/logs" if path[-1].endswith("log_dir") else "")
 
 
 @dataclass(frozen=True)
@@ -142,9 +150,8 @@ class WriteCollisions:
             if path == OUTPUT_DIR:
                 hint = "give each run its own folder: put {{ run_id }} in output.run_dir (or in output_dir)"
             else:
-                hint = (f"make it follow each run's own output_dir, e.g. {dotted(path)}: ${{output_dir}}"
-                        + ("/logs" if path[-1].endswith("log_dir") else "") + ", or write a per-run path with "
-                        "{{ run_id }} in it")
+                hint = (f"make it follow each run's own output_dir, e.g. {_own_folder_value(path)}, or write a "
+                        "per-run path with {{ run_id }} in it")
             out.append(Problem(
                 f"{plural(len(ids), 'run')} would write to the same folder {folder} through {dotted(path)} "
                 f"({shown}): one run would overwrite the other's results", pos=pos, path=dotted(path),
@@ -160,14 +167,13 @@ def shared_by_all(paths: Iterable[ConfigPath], tree: dict[str, Any], *, runs: in
     out = []
     for path in paths:
         value = lookup(tree, path)
-        if derived_from_output_dir(value) or "${output_dir}" in resolve_text(value, {k: v for k, v in tree.items()
-                                                                                     if k != "output_dir"}):
+        if follows_output_dir(value, tree):
             continue
         folder = same_folder(resolve_text(value, tree))
         out.append(Problem(
             f"{'both' if runs == 2 else f'all {runs}'} runs would write to the same folder {folder} through "
             f"{dotted(path)}: each run would "
             "overwrite the others' results", pos=where.get(path), path=dotted(path),
-            hint=f"set {dotted(path)}: ${{output_dir}}" + ("/logs" if path[-1].endswith("log_dir") else "")
-                 + " under controls (each run's output_dir is its own), or a path with {{ run_id }} in it"))
+            hint=f"set {_own_folder_value(path)} under controls (each run's output_dir is its own), or a path "
+                 "with {{ run_id }} in it"))
     return out
