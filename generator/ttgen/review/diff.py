@@ -120,8 +120,8 @@ def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
                       recipe=text("recipe"), supports_distributed=None, torchtune_version=None)
 
 
-def _explain(folder: Path, wanted: Iterable[str], *,
-             recorded: dict[str, Any]) -> tuple[_Explainer | None, Problem | None]:
+def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
+             output_folder: Path) -> tuple[_Explainer | None, Problem | None]:
     """Re-plan the folder's experiment.yaml against its base_config.yaml; None and a warning on failure.
 
     The plan uses the recorded base (text, and recipe from the manifest), never the
@@ -130,7 +130,7 @@ def _explain(folder: Path, wanted: Iterable[str], *,
     try:
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
-                               output_folder=_recorded_output_folder(folder),
+                               output_folder=output_folder,
                                base=_recorded_base_config(folder, recorded), slurm=False)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
@@ -230,8 +230,8 @@ def _run_side(folder: Path, mapping: EntryFile, *, run_id: str) -> Side:
     return Side("run", run_id, rel, doc, variables, "{" + text + "}")
 
 
-def _recorded_base(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The manifest's ``base_config:`` entry (source, sha256, ...), or None and why it cannot be read.
+def _read_manifest(folder: Path) -> tuple[EntryFile | None, str | None]:
+    """The folder's manifest.yaml, indexed by entry, or None and why it cannot be read.
 
     A missing, unreadable or corrupt manifest is not an error: the diff still reads the
     folder's configs, and `diff_runs` warns that the base config cannot be verified.
@@ -242,26 +242,39 @@ def _recorded_base(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     if not path.is_file():
         return None, f"{MANIFEST_FILE} is not a file"
     try:
-        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("base_config")
+        return EntryFile.read(path, what="manifest", error_cls=RunLookupError), None
     except UserError as err:
         first = err.problems[0].message if err.problems else str(err)
         return None, f"{MANIFEST_FILE} cannot be read ({first})"
     except (OSError, ValueError) as exc:  # unreadable (permissions, I/O), or not text
         return None, f"{MANIFEST_FILE} cannot be read ({getattr(exc, 'strerror', None) or exc})"
-    entry = doc.data.get("base_config") if doc is not None and isinstance(doc.data, dict) else None
+
+
+def _manifest_entry(manifest: EntryFile, key: str) -> tuple[Any, str | None]:
+    """One top-level entry of the manifest, or None and why it cannot be read."""
+    try:
+        doc = manifest.entry(key)
+    except UserError as err:
+        first = err.problems[0].message if err.problems else str(err)
+        return None, f"{MANIFEST_FILE} cannot be read ({first})"
+    return (doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None), None
+
+
+def _recorded_base(manifest: EntryFile | None, unreadable: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest's ``base_config:`` entry (source, sha256, ...), or None and why it cannot be read."""
+    if manifest is None:
+        return None, unreadable
+    entry, unreadable = _manifest_entry(manifest, "base_config")
+    if unreadable is not None:
+        return None, unreadable
     if not isinstance(entry, dict):
         return {}, f"{MANIFEST_FILE} has no base_config entry"
     return entry, None
 
 
-def _recorded_output_folder(folder: Path) -> Path:
+def _recorded_output_folder(manifest: EntryFile | None, folder: Path) -> Path:
     """Where the folder was rendered (manifest.yaml), so runs' output folders plan as written; else where it is."""
-    path = folder / MANIFEST_FILE
-    try:
-        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry("output_folder")
-    except RunLookupError:
-        doc = None
-    value = doc.data.get("output_folder") if doc is not None and isinstance(doc.data, dict) else None
+    value = _manifest_entry(manifest, "output_folder")[0] if manifest is not None else None
     return Path(value) if isinstance(value, str) and value else folder.resolve()
 
 
@@ -279,7 +292,8 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     run_id = match_run(run, ids, folder=folder)
     other_id = match_run(other, ids, folder=folder) if other is not None else None
     warnings: list[Problem] = []
-    manifest, unreadable = _recorded_base(folder)
+    manifest_file, unreadable = _read_manifest(folder)
+    manifest, unreadable = _recorded_base(manifest_file, unreadable)
     recorded = manifest or {}
 
     if other_id is None:
@@ -305,7 +319,9 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
 
     rows = tree_differences(before.data, after.data)
     runs = [s.name for s in (before, after) if s.kind == "run"]
-    explainer, problem = _explain(folder, runs, recorded=recorded) if rows else (None, None)
+    explainer, problem = _explain(folder, runs, recorded=recorded,
+                                  output_folder=_recorded_output_folder(manifest_file, folder)) \
+        if rows else (None, None)
     if problem is not None:
         warnings.append(problem)
     explainer = explainer or _Explainer()
