@@ -16,7 +16,9 @@ from typing import Any, Iterator
 import jinja2
 import jinja2.meta
 
+from ..plan.identity import IDENTITY_KEY
 from ..plan.merge import MergedConfig
+from ..plan.outputs import OUTPUT_DIR
 from ..plan.resolve import Override
 from ..plan.runs import Plan, RunConfig
 from ..resources import CONFIG_TEMPLATE
@@ -25,6 +27,7 @@ from ..yamlio.dump import flow_text, key_text, value_text
 from .environment import load_template
 
 INDENT = 2
+_UNIQUE_PER_RUN = frozenset([OUTPUT_DIR, (IDENTITY_KEY, "run_id")])
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,11 @@ class ConfigRenderer:
     def _override_line(self, ov: Override) -> tuple[str, Entry | None]:
         """The line of an overridden leaf (and its Entry when the template wants entries)."""
         source = ov.source if not isinstance(ov.value, (dict, list)) else None
-        # By repr, which tells 1 from 1.0 and True (their texts differ); a per-run
-        # output_dir is never seen twice, so it is not cached.
-        key = None if ov.origin == "auto" else (ov.path, ov.origin, ov.key, source, repr(ov.value))
+        # By repr, which tells 1 from 1.0 and True (their texts differ). ttgen's own per-run
+        # values (the ttgen: block, tracker names) repeat like any other, except the run's own
+        # output_dir and run id: those are never seen twice, so they take no cache slot.
+        unique = ov.origin == "auto" and ov.path in _UNIQUE_PER_RUN
+        key = None if unique else (ov.path, ov.origin, ov.key, source, repr(ov.value))
         hit = self._cache.get(key) if key is not None else None
         if hit is None:
             base = self._entries[self._leaf_index[ov.path]]
