@@ -2,7 +2,7 @@
 
 Everything runs inside one ``try``, so Ctrl-C while the modules are still being
 imported (before `ttgen.cli.main` can catch it) ends with exit 130 and one line on
-stderr, as a later Ctrl-C does, never a traceback (docs/errors.md, Guarantees).
+stderr, as a later Ctrl-C does, never a traceback (docs/guarantees.md).
 """
 
 try:

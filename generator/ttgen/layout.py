@@ -20,6 +20,8 @@ Examples:
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -38,10 +40,12 @@ CONFIG_GLOB = "run_*.yaml"
 CONFIG_NAME = re.compile(r"run_[0-9]+\.yaml")  # a run's config; not run_mapping.yaml
 
 DEFAULT_BASE_DIR = "outputs"  # output.base_dir when experiment.yaml does not set it
-# A folder being assembled (".<name>.ttgen-tmp-<pid>-<token>") or an old one being replaced
-# by --force (".<name>.ttgen-old-<token>"); both are hidden and never read as output folders.
+# A folder being assembled (".<name>.ttgen-tmp-<pid>-<host>-<token>") or an old one being
+# replaced by --force (".<name>.ttgen-old-<pid>-<host>-<token>"); both are hidden and never
+# read as output folders. See `side_name`.
 TMP_MARK = ".ttgen-tmp-"
 OLD_MARK = ".ttgen-old-"
+_SIDE = re.compile(r"(?P<pid>[0-9]+)-(?P<host>[0-9a-f]{6})-[0-9a-f]+")
 
 # <name>_<YYYYmmdd_HHMMSS>, and _2, _3 ... for a second render in the same second.
 _TIMESTAMPED = re.compile(r"^(?P<name>.+)_(?P<ts>\d{8}_\d{6})(?:_(?P<n>\d+))?$")
@@ -77,6 +81,32 @@ def free_output_folder(base_dir: Path, name: str, now: _dt.datetime) -> Path:
     """The default output folder of a render at *now*, absolute: ``<base_dir>/<name>_<timestamp>``,
     or ``..._2``, ``..._3`` when a render in the same second took the name."""
     return next(p for p in numbered(Path(base_dir).resolve() / output_folder_name(name, now)) if not p.exists())
+
+
+def host_tag() -> str:
+    """Six hex digits naming this machine, so that a leftover on a shared file system is only
+    ever judged (is its process still running?) on the machine that made it."""
+    return hashlib.sha256(os.uname().nodename.encode()).hexdigest()[:6]
+
+
+def side_name(name: str, mark: str, token: str) -> str:
+    """The hidden name of a folder kept beside the output folder *name* while a render works:
+    ``.<name><mark><pid>-<host>-<token>``, *mark* being TMP_MARK or OLD_MARK.
+
+    Examples:
+        >>> side_name("out", TMP_MARK, "ab12").startswith(".out.ttgen-tmp-")
+        True
+    """
+    return f".{name}{mark}{os.getpid()}-{host_tag()}-{token}"
+
+
+def side_owner(name: str, entry: str) -> tuple[str, int, str] | None:
+    """``(mark, pid, host tag)`` when *entry* is a `side_name` of the output folder *name*."""
+    for mark in (TMP_MARK, OLD_MARK):
+        prefix = f".{name}{mark}"
+        if entry.startswith(prefix) and (m := _SIDE.fullmatch(entry[len(prefix):])):
+            return mark, int(m["pid"]), m["host"]
+    return None
 
 
 def timestamped_folders(parent: Path) -> list[Path]:

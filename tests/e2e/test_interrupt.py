@@ -1,4 +1,4 @@
-"""Interrupted and disturbed renders: nothing half-written, nothing lost (docs/contract.md §6, docs/output.md "Guarantees").
+"""Interrupted and disturbed renders: nothing half-written, nothing lost (docs/contract.md §6, docs/guarantees.md).
 
 `ttgen render` runs as a real subprocess on a 10,000-run sweep. Once its hidden
 temporary folder (``.<name>.ttgen-tmp-*``) holds some configs, the test sends a
@@ -28,7 +28,7 @@ import pytest
 from helpers import folder_state, run_cli, write
 from ttgen.render import folder as write_module
 from ttgen.inputs.catalog import load_catalog
-from ttgen.layout import OLD_MARK, TMP_MARK
+from ttgen.layout import OLD_MARK, TMP_MARK, host_tag
 from ttgen.render.folder import AtomicFolder
 
 BASE_NAME = "llama3_2/1B_lora_single_device"
@@ -198,9 +198,63 @@ def test_sigkill_with_force_keeps_previous_folder(tmp_path: Path,
     assert left == sorted(["out", tmp.name]) and tmp.name.startswith(".out" + TMP_MARK)
 
 
+def test_force_swaps_the_folders_in_one_atomic_exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Linux --force exchanges old and new with renameat2: at no instant is --out empty."""
+    target = tmp_path / "out"
+    (target / "configs").mkdir(parents=True)
+    (target / "configs" / "run_000.yaml").write_text("old: true\n")
+    exchanged: list[bool] = []
+    real_exchange = write_module.exchange
+
+    def spy(a: Path, b: Path) -> bool:
+        exchanged.append(real_exchange(a, b))
+        return exchanged[-1]
+
+    def no_rename(src: str | Path, dst: str | Path) -> None:
+        raise AssertionError(f"a rename was used instead of the exchange: {src} -> {dst}")
+
+    monkeypatch.setattr(write_module, "exchange", spy)
+    monkeypatch.setattr(write_module.os, "rename", no_rename)
+    with AtomicFolder(target, force=True) as folder:
+        folder.mkdir("configs")
+        folder.write_text("configs/run_000.yaml", "new: true\n")
+    assert exchanged == [True]
+    assert (target / "configs" / "run_000.yaml").read_text() == "new: true\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "the previous folder must be removed"
+
+
+def test_ctrl_c_right_after_the_exchange_keeps_the_new_folder(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the exchange the new folder is in place; an interrupt while the old one is being
+    removed leaves the old one hidden beside it, and the next render there removes it."""
+    target = tmp_path / "out"
+    (target / "configs").mkdir(parents=True)
+    (target / "configs" / "run_000.yaml").write_text("old: true\n")
+
+    def interrupted_rmtree(path: str | Path, ignore_errors: bool = False) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(write_module.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        with AtomicFolder(target, force=True) as folder:
+            folder.write_text("new.txt", "new\n")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    [left] = [p for p in tmp_path.iterdir() if p.name != "out"]
+    assert left.name.startswith(".out" + TMP_MARK) and (left / "configs" / "run_000.yaml").exists()
+    # The same state as if the process had been killed there: what a dead process left is
+    # tidied by the next render into the same folder (here: pretend the pid has ended).
+    monkeypatch.undo()
+    monkeypatch.setattr(write_module, "_alive", lambda pid: False)
+    with AtomicFolder(target, force=True) as folder:
+        folder.write_text("newer.txt", "newer\n")
+    assert folder.leftovers_removed == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_ctrl_c_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """--force moves the old folder aside, then the new one in: an interrupt in between restores the old."""
+    """Without an atomic exchange (not Linux, some network file systems), --force moves the old
+    folder aside, then the new one in: an interrupt in between restores the old."""
     target = tmp_path / "out"
     (target / "configs").mkdir(parents=True)
     (target / "configs" / "run_000.yaml").write_text("old: true\n")
@@ -214,6 +268,7 @@ def test_ctrl_c_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path,
             raise KeyboardInterrupt
         real_rename(src, dst)
 
+    monkeypatch.setattr(write_module, "exchange", lambda a, b: False)
     monkeypatch.setattr(write_module.os, "rename", rename)
     with pytest.raises(KeyboardInterrupt):
         with AtomicFolder(target, force=True) as folder:
@@ -222,6 +277,46 @@ def test_ctrl_c_between_the_two_renames_puts_the_old_folder_back(tmp_path: Path,
     assert OLD_MARK in calls[0][1] and TMP_MARK in calls[1][0]
     assert folder_state(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def _ended_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_a_previous_folder_left_aside_by_a_kill_is_put_back(tmp_path: Path,
+                                                            previous_output: tuple[Path, dict[str, str]]) -> None:
+    """A kill between the two renames (no exchange) leaves nothing at --out and the previous
+    folder hidden: the next render into that folder first puts it back, then refuses as usual."""
+    out, before = previous_output
+    aside = out.parent / f".out{OLD_MARK}{_ended_pid()}-{host_tag()}-abcd"
+    os.rename(out, aside)
+    experiment = write(tmp_path / "experiment.yaml", SMALL)
+    result = run_cli("render", experiment, "--out", out)
+    assert result.code == 1 and "output folder already exists" in result.err, result.err
+    assert folder_state(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
+
+
+def test_leftovers_of_running_or_other_machines_renders_are_not_touched(
+        tmp_path: Path, previous_output: tuple[Path, dict[str, str]]) -> None:
+    out, _ = previous_output
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = [out.parent / f".out{TMP_MARK}{sleeper.pid}-{host_tag()}-aaaa",  # a render still running
+                out.parent / f".out{TMP_MARK}{_ended_pid()}-000000-bbbb",       # made on another machine
+                out.parent / f".other{TMP_MARK}{_ended_pid()}-{host_tag()}-cccc"]  # another folder's
+        gone = out.parent / f".out{TMP_MARK}{_ended_pid()}-{host_tag()}-dddd"
+        for folder in [*keep, gone]:
+            (folder / "configs").mkdir(parents=True)
+        experiment = write(tmp_path / "experiment.yaml", SMALL)
+        result = run_cli("render", experiment, "--out", out, "--force")
+        assert result.code == 0, result.err
+        assert all(folder.is_dir() for folder in keep) and not gone.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # ---- inputs edited while a render runs --------------------------------------------------------

@@ -1,6 +1,6 @@
 """``ttgen init``: write a commented starter experiment.yaml for a base config.
 
-The starter is written only as a regular file (docs/errors.md, Guarantees): an
+The starter is written only as a regular file (docs/guarantees.md): an
 existing target that is not one (a folder, a FIFO, a device, a link to one) is
 refused even with ``--force``, and so is the base config the starter is made
 from. The text goes to a temporary file beside the target, renamed over it when

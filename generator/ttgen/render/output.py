@@ -91,7 +91,7 @@ def _read_paths(plan: Plan, env: jinja2.Environment) -> list[tuple[str, Path]]:
 def _refuse_replacing(plan: Plan, target: Path, env: jinja2.Environment) -> None:
     """--force replaces a folder as a whole: only an empty one or one ttgen rendered, never one that
     holds (or is inside) anything the render or its configs read, never /, a mount point, the home
-    or the current folder, never a folder whose runs wrote results (docs/output.md, Guarantees)."""
+    or the current folder, never a folder whose runs wrote results (docs/guarantees.md)."""
     if not target.is_dir():
         return
     resolved = target.resolve()
