@@ -135,6 +135,10 @@ class ValidationFailed(UserError):
     """Generated configs failed validation."""
 
 
+class JobsError(UserError):
+    """Submitting or following a sweep on SLURM cannot be done as asked (submit, status, resubmit)."""
+
+
 class ValueProblem(Exception):
     """One value that cannot be computed (a merge conflict, a derived value that fails).
 

@@ -10,6 +10,7 @@
   validation_report.txt     with render --validate
   slurm/submit_array.sh     with a slurm: section, and slurm/submit_run_000.sh per run
   slurm/logs/               created empty; jobs write their logs here
+  slurm/state/              created empty; jobs write start/end markers, `ttgen submit` its record
 ```
 
 Examples:
@@ -34,6 +35,14 @@ MAPPING_FILE = f"{CONFIGS_DIR}/run_mapping.yaml"
 REPORT_FILE = "validation_report.txt"  # written by `ttgen render --validate`, ignored by `ttgen check`
 SLURM_DIR = "slurm"
 LOG_DIR = f"{SLURM_DIR}/logs"
+# Written by the jobs while they run, and by `ttgen submit`: created empty at render time,
+# so `ttgen check` ignores what appears in it (docs/running.md).
+STATE_DIR = f"{SLURM_DIR}/state"
+SUBMISSIONS_FILE = f"{STATE_DIR}/submissions.jsonl"  # append-only: one JSON object per sbatch call
+# Markers a job script writes: <run_id>@<job>.started when the run starts, <run_id>@<job>.ended
+# when it ends; <job> is "<array job id>_<task id>" for an array task, "<job id>" otherwise
+# (squeue's %i). Each holds one line of space-separated key=value pairs (see marker_file).
+STARTED, ENDED = "started", "ended"
 ARRAY_SCRIPT = f"{SLURM_DIR}/submit_array.sh"
 
 CONFIG_GLOB = "run_*.yaml"
@@ -59,6 +68,33 @@ def config_file(run_id: str) -> str:
 def run_script(run_id: str) -> str:
     """A run's own SLURM script, relative to the output folder (``run_007`` -> ``slurm/submit_run_007.sh``)."""
     return f"{SLURM_DIR}/submit_run_{run_id.removeprefix('run_')}.sh"
+
+
+def array_log(id_width: int, *, offset: int = 0, suffix: str = "out") -> str:
+    """An array task's log file name pattern, relative to the output folder (``%A`` the array
+    job, ``%<w>a`` the task, zero-padded). Task i runs run i + *offset* (chained arrays).
+
+    Examples:
+        >>> array_log(3), array_log(4, offset=1001)
+        ('slurm/logs/run_%3a-%A.out', 'slurm/logs/from_run_1001_task_%a-%A.out')
+    """
+    if offset:
+        return f"{LOG_DIR}/from_run_{offset}_task_%a-%A.{suffix}"
+    return f"{LOG_DIR}/run_%{id_width}a-%A.{suffix}"
+
+
+def marker_file(run_id: str, job: str, what: str) -> str:
+    """A job's marker file, relative to the output folder.
+
+    ``started`` holds ``time=<epoch seconds> host=<host> job=<job>``; ``ended`` holds
+    ``time=<epoch seconds> exit=<code>``, or ``time=<epoch seconds> signal=TERM`` when the
+    job was stopped (scancel, time limit).
+
+    Examples:
+        >>> marker_file("run_003", "123_3", STARTED)
+        'slurm/state/run_003@123_3.started'
+    """
+    return f"{STATE_DIR}/{run_id}@{job}.{what}"
 
 
 def output_folder_name(name: str, now: _dt.datetime) -> str:

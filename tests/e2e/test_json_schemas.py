@@ -28,7 +28,7 @@ from helpers import CASES, EXAMPLES, REPO, CliResult, run_cli, write
 from ttgen.render.output import render_experiment
 from ttgen.resources import load_schema
 
-COMMANDS = ("render", "diff", "check", "validate", "ls")
+COMMANDS = ("render", "diff", "check", "validate", "ls", "status")
 SCHEMA_DIR = REPO / "schemas" / "output"
 ENVELOPE = {"format", "version", "ok", "errors", "warnings"}
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
@@ -417,6 +417,7 @@ def samples(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
         "check": (("check", LORA, "--against", rendered["lora"]), 0),
         "validate": (("validate", "--level", "1", rendered["wrong_type"]), 1),
         "ls": (("ls", "1B_lora"), 0),
+        "status": (("status", rendered["lora"]), 0),
         "failure": (("render", tmp / "no_such_experiment.yaml"), 1),
     }
     out = {}
@@ -596,3 +597,22 @@ def test_render_validation_report_is_strict(samples: dict[str, dict[str, Any]]) 
         mutation(broken["validation"])
         assert_invalid("render", broken)
     assert_invalid("render", dict(doc, ok=True, errors=[]))  # ok is the validation's verdict
+
+
+def test_status_of_a_rendered_sweep(tmp_path: Path) -> None:
+    exp = write(tmp_path / "experiment.yaml", "experiment: {name: s, framework: torchtune}\nframework_config: "
+                "{base_config: llama3_2/1B_lora_single_device}\nvariables: {lora_rank: [4, 8]}\nslurm: {}\n")
+    assert run_cli("render", exp, "--out", tmp_path / "out").code == 0
+    (tmp_path / "out/slurm/state/run_000@5_0.started").write_text("time=1 host=h job=5_0\n")
+    (tmp_path / "out/slurm/state/run_000@5_0.ended").write_text("time=9 exit=0\n")
+    done = run_cli("status", tmp_path / "out", "--json")
+    assert done.code == 0, done.err
+    doc = json.loads(done.out)
+    assert_valid("status", doc)
+    assert [r["state"] for r in doc["runs"]] == ["COMPLETED", "NOT_SUBMITTED"]
+
+
+def test_status_without_an_output_folder_prints_the_failure_document(tmp_path: Path) -> None:
+    done = run_cli("status", tmp_path / "nowhere", "--json")
+    assert done.code == 1
+    assert_valid("status", json.loads(done.out))

@@ -64,6 +64,7 @@ def stand_in(folder: Path) -> tuple[Path, Path]:
 set -euo pipefail
 printf '%s\\n' "$@" > "{records}/task_${{SLURM_ARRAY_TASK_ID:-none}}.job_${{SLURM_JOB_ID:-none}}.$$"
 echo "setup=${{TTGEN_TEST_FROM_SETUP:-}}" >> "{records}/task_${{SLURM_ARRAY_TASK_ID:-none}}.job_${{SLURM_JOB_ID:-none}}.$$"
+echo "job=${{SLURM_JOB_ID:-none}}" >> "{records}/task_${{SLURM_ARRAY_TASK_ID:-none}}.job_${{SLURM_JOB_ID:-none}}.$$"
 """)
     script.chmod(0o755)
     return script, records
@@ -77,9 +78,24 @@ def read_records(records: Path) -> dict[str, list[list[str]]]:
     return out
 
 
-def expected_args(out: Path, run_id: str, *, distributed: str | None, recipe: str) -> list[str]:
-    launch = ["run", "--nproc_per_node", distributed, recipe] if distributed else ["run", recipe]
-    return [*launch, "--config", str(out.resolve() / "configs" / f"{run_id}.yaml"), "setup=yes"]
+def expected_args(out: Path, run_id: str, *, distributed: str | None, recipe: str, job: str = "none",
+                  head: str = "", nnodes: str = "1", port: int = 29500) -> list[str]:
+    """What the stand-in records: the tune arguments (a distributed recipe: torchrun's rendezvous at
+    *head*, named by the job id), then what setup exported and the job id it saw."""
+    launch = (["run", "--nnodes", nnodes, "--nproc_per_node", distributed, "--rdzv_id", job, "--rdzv_backend",
+               "c10d", "--rdzv_endpoint", f"{head}:{port}", recipe] if distributed else ["run", recipe])
+    return [*launch, "--config", str(out.resolve() / "configs" / f"{run_id}.yaml"), "setup=yes", f"job={job}"]
+
+
+def fake_slurm_tools(folder: Path, *nodes: str) -> dict[str, str]:
+    """PATH and SLURM variables for running a distributed script with bash: `srun` runs its command
+    once, `scontrol show hostnames` lists *nodes* (the real tools are tested on the cluster)."""
+    bin_dir = folder / "fake_bin"
+    write(bin_dir / "srun", '#!/bin/bash\nexec "$@"\n').chmod(0o755)
+    write(bin_dir / "scontrol", "#!/bin/bash\n[[ $1 == show && $2 == hostnames ]] || exit 2\n"
+          + "".join(f"echo {n}\n" for n in nodes)).chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": ",".join(nodes),
+            "SLURM_NNODES": str(len(nodes))}
 
 
 SETUP = """\
@@ -113,6 +129,7 @@ def test_example_renders_array_and_per_run_scripts(tmp_path: Path) -> None:
     for name in scripts:
         assert os.access(out / "slurm" / name, os.X_OK), name
     assert (out / "slurm" / "logs").is_dir()  # sbatch does not create it
+    assert list((out / "slurm" / "state").iterdir()) == []  # the jobs write their markers there
     array = (out / "slurm" / "submit_array.sh").read_text()
     assert array.startswith("#!/bin/bash\n")
     assert "\nset -euo pipefail\n" in array
@@ -122,13 +139,16 @@ def test_example_renders_array_and_per_run_scripts(tmp_path: Path) -> None:
                  "#SBATCH --account=my_lab", "#SBATCH --time=04:00:00", "#SBATCH --gres=gpu:1",
                  "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64G", "#SBATCH --mail-type=END,FAIL",
                  "#SBATCH --mail-user=researcher@example.org", "#SBATCH --signal=USR1@120",
-                 f"configs_dir={out}/configs", "printf -v run_id 'run_%03d' \"$task\"",
-                 'exec "$tune" run lora_finetune_single_device --config "$config"']:
+                 f"configs_dir={out}/configs", "printf -v run_id 'run_%03d' \"$((10#$task + 10#$offset))\"",
+                 'launch=("$tune" run lora_finetune_single_device --config "$config" "$@")',
+                 f"state_dir={out}/slurm/state", 'mark started "host=${HOSTNAME} job=$job"',
+                 '"${launch[@]}" || code=$?', 'mark ended "exit=$code"', 'exit "$code"']:
         assert line + "\n" in array, line
     # Setup lines run between set +u and set -u, before the training command.
     assert "set +u\nmodule load cuda/12.1\nsource \"$HOME/miniconda3/etc/profile.d/conda.sh\"\n" \
            "conda activate torchtune\nset -u\n" in array
-    assert array.index("set -u\n") < array.index('exec "$tune"')
+    assert array.index("set -u\n") < array.index('mark started') < array.index('"${launch[@]}"')
+    assert "exec" not in array and "--ntasks-per-node" not in array and "srun" not in array
     one = (out / "slurm" / "submit_run_004.sh").read_text()
     assert "--array" not in one
     assert "#SBATCH --job-name=lora_lr_rank_slurm_run_004\n" in one
@@ -158,33 +178,46 @@ def test_sbatch_command_in_json(tmp_path: Path) -> None:
     assert dry["sbatch"] is None
 
 
+def distributed_launch(nproc: str, recipe: str, *, port: int = 29500) -> str:
+    """The shipped template's launch line of a distributed recipe (torchtune's multi-node form)."""
+    return (f'launch=(srun "$tune" run --nnodes "$SLURM_NNODES" --nproc_per_node {nproc} --rdzv_id "$SLURM_JOB_ID" '
+            f'--rdzv_backend c10d --rdzv_endpoint "$head_node:{port}" {recipe} --config "$config" "$@")\n')
+
+
+def single_launch(recipe: str) -> str:
+    return f'launch=("$tune" run {recipe} --config "$config" "$@")\n'
+
+
 @pytest.mark.parametrize(("base", "gpus", "launch"), [
-    ("base_config: llama3_2/1B_lora", "gpus_per_node: 4", ["run", "--nproc_per_node", "4", "lora_finetune_distributed"]),
+    ("base_config: llama3_2/1B_lora", "gpus_per_node: 4", distributed_launch("4", "lora_finetune_distributed")),
     # A distributed recipe still goes through torchrun on one GPU, or none.
-    ("base_config: llama3_2/1B_lora", "gpus_per_node: 1", ["run", "--nproc_per_node", "1", "lora_finetune_distributed"]),
-    ("base_config: llama3_2/1B_lora", "time: \"10\"", ["run", "--nproc_per_node", "1", "lora_finetune_distributed"]),
-    ("base_config: llama3_2/1B_lora_single_device", "gpus_per_node: 1", ["run", "lora_finetune_single_device"]),
-    ("base_config: llama3_2/1B_lora_single_device", "gpus_per_node: 0", ["run", "lora_finetune_single_device"]),
+    ("base_config: llama3_2/1B_lora", "gpus_per_node: 1", distributed_launch("1", "lora_finetune_distributed")),
+    ("base_config: llama3_2/1B_lora", "time: \"10\"", distributed_launch("1", "lora_finetune_distributed")),
+    ("base_config: llama3_2/1B_lora_single_device", "gpus_per_node: 1", single_launch("lora_finetune_single_device")),
+    ("base_config: llama3_2/1B_lora_single_device", "gpus_per_node: 0", single_launch("lora_finetune_single_device")),
     # A file base: the recipe is looked up in torchtune's registry ...
     ("base_config_file: base.yaml\n  recipe: full_finetune_distributed", "gpus_per_node: 2",
-     ["run", "--nproc_per_node", "2", "full_finetune_distributed"]),
+     distributed_launch("2", "full_finetune_distributed")),
     ("base_config_file: base.yaml\n  recipe: lora_finetune_single_device", "gpus_per_node: 1",
-     ["run", "lora_finetune_single_device"]),
+     single_launch("lora_finetune_single_device")),
     # ... and a name it does not know is judged by its name.
     ("base_config_file: base.yaml\n  recipe: my_lab/sft_distributed", "gpus_per_node: 8",
-     ["run", "--nproc_per_node", "8", "my_lab/sft_distributed"]),
+     distributed_launch("8", "my_lab/sft_distributed")),
     # A shipped config's recipe can be replaced; the replacement decides.
     ("base_config: llama3_2/1B_lora_single_device\n  recipe: lora_finetune_distributed", "gpus_per_node: 2",
-     ["run", "--nproc_per_node", "2", "lora_finetune_distributed"]),
+     distributed_launch("2", "lora_finetune_distributed")),
 ])
-def test_launch_command(tmp_path: Path, base: str, gpus: str, launch: list[str]) -> None:
+def test_launch_command(tmp_path: Path, base: str, gpus: str, launch: str) -> None:
     shutil.copy(EXAMPLES / "grid_custom_base" / "base.yaml", tmp_path / "base.yaml")
     out = render(experiment(tmp_path, f"  {gpus}\n", base=base), tmp_path / "o")
     array = (out / "slurm" / "submit_array.sh").read_text()
-    words = " ".join(launch)
-    assert f'exec "$tune" {words} --config "$config"\n' in array
+    assert launch in array
     gres = gpus.startswith("gpus_per_node") and not gpus.endswith(" 0")
     assert ("#SBATCH --gres=gpu:" in array) == gres
+    # A distributed recipe runs one torchrun per node, on nodes: 1 too (the default).
+    distributed = "srun" in launch
+    assert ("#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1\n" in array) == distributed
+    assert ("--nodes" in array) == distributed
 
 
 def test_recipe_file_is_absolute_and_judged_by_name(tmp_path: Path) -> None:
@@ -194,7 +227,7 @@ def test_recipe_file_is_absolute_and_judged_by_name(tmp_path: Path) -> None:
     out = render(exp, tmp_path / "o")
     array = (out / "slurm" / "submit_array.sh").read_text()
     recipe = tmp_path.resolve() / "recipes" / "my_sft_distributed.py"
-    assert f'exec "$tune" run --nproc_per_node 2 {recipe} --config "$config"\n' in array
+    assert distributed_launch("2", str(recipe)) in array
 
 
 def test_final_dir_not_temporary_folder(tmp_path: Path) -> None:
@@ -229,7 +262,7 @@ def test_run_ids_wider_than_three_digits(tmp_path: Path) -> None:
     assert "slurm: warning: 1100 runs make array indices up to 1099" in result.err
     array = (tmp_path / "o" / "slurm" / "submit_array.sh").read_text()
     assert "#SBATCH --array=0-1099%50\n" in array and "run_%4a-%A.out" in array
-    assert "printf -v run_id 'run_%04d' \"$task\"" in array
+    assert "printf -v run_id 'run_%04d' \"$((10#$task + 10#$offset))\"" in array
     assert (tmp_path / "o" / "slurm" / "submit_run_1099.sh").is_file()
 
 
@@ -246,9 +279,17 @@ def test_run_ids_wider_than_three_digits(tmp_path: Path) -> None:
     ("base_config_file: base.yaml\n  recipe: full_finetune_single_device", "  gpus_per_node: 4\n",
      ["experiment.yaml:11:18: slurm.gpus_per_node: recipe full_finetune_single_device runs on a single device",
       "hint: set framework_config.recipe: full_finetune_distributed"]),
-    ("base_config: llama3_2/1B_lora", "  nodes: 2\n",
-     ["experiment.yaml:10:10: slurm.nodes: nodes: 2 is not supported yet", "multi-node launch is not implemented",
-      "hint: set nodes: 1"]),
+    # Several nodes need a distributed recipe (with one, several nodes are fine: test_slurm_launch.py).
+    ("base_config: llama3_2/1B_lora_single_device", "  nodes: 2\n",
+     ["experiment.yaml:10:10: slurm.nodes: recipe lora_finetune_single_device runs on a single device, "
+      "but nodes is 2",
+      "hint: use the distributed recipe: base_config: llama3_2/1B_lora (recipe lora_finetune_distributed), "
+      "or set nodes: 1"]),
+    ("base_config_file: base.yaml\n  recipe: my_sft.py", "  nodes: 4\n",
+     ["experiment.yaml:11:10: slurm.nodes: recipe my_sft.py runs on a single device, but nodes is 4",
+      "hint: use a recipe that supports several processes (its name ends in _distributed), or set nodes: 1"]),
+    ("base_config: llama3_2/1B_lora", "  rdzv_port: 70000\n",
+     ["experiment.yaml:10:14: slurm.rdzv_port: "]),
     ("base_config: llama3_2/1B_lora", "  time: 2:00:00\n",
      ["experiment.yaml:10:9: slurm.time: expected a string, got integer 7200",
       "hint: write a SLURM time limit as a quoted string", "unquoted, 2:00:00 is read as the number 7200"]),
@@ -278,7 +319,12 @@ def test_several_slurm_errors_reported_together(tmp_path: Path) -> None:
     exp = experiment(tmp_path, "  nodes: 3\n  template: nope.j2\n", base="base_config_file: base.yaml")
     with pytest.raises(ExperimentError) as err:
         plan_experiment(exp)
-    assert [p.path for p in err.value.errors] == ["framework_config.recipe", "slurm.nodes", "slurm.template"]
+    assert [p.path for p in err.value.errors] == ["framework_config.recipe", "slurm.template"]
+    exp = experiment(tmp_path, "  gpus_per_node: 2\n  nodes: 3\n  template: nope.j2\n",
+                     base="base_config_file: base.yaml\n  recipe: full_finetune_single_device")
+    with pytest.raises(ExperimentError) as err:
+        plan_experiment(exp)
+    assert [p.path for p in err.value.errors] == ["slurm.gpus_per_node", "slurm.nodes", "slurm.template"]
 
 
 def test_file_base_without_recipe_is_fine_without_slurm(tmp_path: Path) -> None:
@@ -314,7 +360,7 @@ set -euo pipefail
 {% endif %}
 # {{ script | sh }} {{ output_dir | sh }} {{ configs_dir | sh }} {{ log_dir | sh }} {{ sbatch_command }}
 # {{ experiment.name }} {{ experiment_name }} {{ slurm.partition }} {{ tune_args | join(' ') }} {{ distributed }}
-# {{ setup | length }}
+# {{ setup | length }} {{ state_dir | sh }} {{ started_suffix }} {{ ended_suffix }} {{ rdzv_port }}
 """)
     exp = experiment(tmp_path, "  partition: p1\n  gpus_per_node: 2\n  template: tpl/mine.sh.j2\n")
     out = render(exp, tmp_path / "o").resolve()
@@ -324,7 +370,8 @@ set -euo pipefail
     assert "# all: run_000=8 run_001=8 run_002=16 run_003=16 \n" in array
     assert f"# {out}/slurm/submit_array.sh {out} {out}/configs {out}/slurm/logs sbatch {out}/slurm/submit_array.sh\n" \
            in array
-    assert "# slurm_test slurm_test p1 run --nproc_per_node 2 lora_finetune_distributed True\n# 0\n" in array
+    assert "# slurm_test slurm_test p1 run --nproc_per_node 2 lora_finetune_distributed True\n" in array
+    assert f"# 0 {out}/slurm/state started ended 29500\n" in array
     one = (out / "slurm" / "submit_run_002.sh").read_text()
     assert f"# one: run_002 {out}/configs/run_002.yaml index 2\n" in one
     assert "--array" not in one
@@ -382,45 +429,69 @@ def test_golden_distributed_scripts(tmp_path: Path, snapshot) -> None:
 # --- running the scripts with bash, without SLURM ---------------------------------------------
 
 
-def run_script(script: Path, tune: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+def run_script(script: Path, tune: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run *script* with bash, outside SLURM (unless *env* says otherwise), passing it *args*."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TTGEN_RUN_OFFSET"))}
     full.update(env, TTGEN_TUNE=str(tune))
-    return subprocess.run(["bash", str(script)], env=full, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["bash", str(script), *args], env=full, capture_output=True, text=True, timeout=60)
 
 
 def test_scripts_run_with_bash_from_a_hostile_folder(tmp_path: Path) -> None:
     out = render(experiment(tmp_path, GPU_SECTION), tmp_path / HOSTILE)
     tune, records = stand_in(tmp_path)
+    slurm = fake_slurm_tools(tmp_path, "node-a", "node-b")  # a distributed recipe starts through srun
     array = out / "slurm" / "submit_array.sh"
     for task in range(4):
-        done = run_script(array, tune, SLURM_ARRAY_TASK_ID=str(task), SLURM_JOB_ID=f"7{task}")
+        done = run_script(array, tune, SLURM_ARRAY_TASK_ID=str(task), SLURM_JOB_ID=f"7{task}", **slurm)
         assert done.returncode == 0, done.stderr
         config = out.resolve() / "configs" / f"run_{task:03d}.yaml"
-        assert f"ttgen: experiment slurm_test, run_{task:03d} (array task {task}), job 7{task} on " in done.stdout
+        assert (f"ttgen: experiment slurm_test, run_{task:03d} (array task {task}, TTGEN_RUN_OFFSET=0), "
+                f"job 7{task} on ") in done.stdout
         assert f"ttgen: config {config}\n" in done.stdout
         assert "an unset variable in setup is fine: []" in done.stdout
-    single = run_script(out / "slurm" / "submit_run_001.sh", tune)
+    single = run_script(out / "slurm" / "submit_run_001.sh", tune, SLURM_JOB_ID="80", **slurm)
     assert single.returncode == 0, single.stderr
-    assert "ttgen: experiment slurm_test, run_001, job none on " in single.stdout
+    assert "ttgen: experiment slurm_test, run_001, job 80 on " in single.stdout
     got = read_records(records)
     assert sorted(got) == ["0", "1", "2", "3", "none"]
     for task in range(4):
-        assert got[str(task)] == [expected_args(out, f"run_{task:03d}", distributed="2",
-                                                recipe="lora_finetune_distributed")]
-    assert got["none"] == [expected_args(out, "run_001", distributed="2", recipe="lora_finetune_distributed")]
+        assert got[str(task)] == [expected_args(out, f"run_{task:03d}", distributed="2", job=f"7{task}",
+                                                head="node-a", nnodes="2", recipe="lora_finetune_distributed")]
+    assert got["none"] == [expected_args(out, "run_001", distributed="2", job="80", head="node-a", nnodes="2",
+                                         recipe="lora_finetune_distributed")]
+    state = sorted(p.name for p in (out / "slurm" / "state").iterdir())
+    assert state == [f"run_00{i}@{job}.{what}" for i, job in [(0, 70), (1, 71), (1, 80), (2, 72), (3, 73)]
+                     for what in ("ended", "started")]
+
+
+def test_distributed_script_needs_slurm(tmp_path: Path) -> None:
+    """Outside SLURM there is no srun nor node list: a clear message, before any marker or training."""
+    out = render(experiment(tmp_path, "  gpus_per_node: 2\n"), tmp_path / "o")
+    tune, records = stand_in(tmp_path)
+    done = run_script(out / "slurm" / "submit_run_000.sh", tune)
+    assert done.returncode == 1
+    assert "a distributed recipe starts through srun: submit this script with sbatch" in done.stderr
+    assert read_records(records) == {} and list((out / "slurm" / "state").iterdir()) == []
 
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "this is a job array: submit it with sbatch"),
-    ({"SLURM_ARRAY_TASK_ID": "4"}, "array task '4' has no run: this experiment has runs 0 to 3"),
-    ({"SLURM_ARRAY_TASK_ID": "x"}, "array task 'x' has no run"),
+    ({"SLURM_ARRAY_TASK_ID": "4"}, "array task '4' with TTGEN_RUN_OFFSET=0 has no run: this experiment has runs 0 to 3"),
+    ({"SLURM_ARRAY_TASK_ID": "x"}, "array task 'x' with TTGEN_RUN_OFFSET=0 has no run"),
+    # The offset of a chained array counts in the range check.
+    ({"SLURM_ARRAY_TASK_ID": "2", "TTGEN_RUN_OFFSET": "2"},
+     "array task '2' with TTGEN_RUN_OFFSET=2 has no run: this experiment has runs 0 to 3"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "TTGEN_RUN_OFFSET": "-1"},
+     "TTGEN_RUN_OFFSET must be a non-negative integer (the run of array task 0), not '-1'"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "TTGEN_RUN_OFFSET": "2; touch x"}, "not '2; touch x'"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "TTGEN_RUN_OFFSET": ""}, "not ''"),
 ])
 def test_array_script_refuses_a_task_without_a_run(tmp_path: Path, env: dict[str, str], message: str) -> None:
     out = render(experiment(tmp_path, "  gpus_per_node: 1\n"), tmp_path / "o")
     tune, records = stand_in(tmp_path)
     done = run_script(out / "slurm" / "submit_array.sh", tune, **env)
     assert done.returncode != 0 and message in done.stderr
-    assert read_records(records) == {}
+    assert read_records(records) == {} and list((out / "slurm" / "state").iterdir()) == []
 
 
 def test_missing_config_stops_before_training(tmp_path: Path) -> None:
@@ -438,6 +509,7 @@ def test_failing_setup_line_stops_the_job(tmp_path: Path) -> None:
     done = run_script(out / "slurm" / "submit_run_000.sh", tune)
     assert done.returncode == 127 and "module_that_does_not_exist" in done.stderr
     assert read_records(records) == {}
+    assert list((out / "slurm" / "state").iterdir()) == []  # training never started
 
 
 # --- shellcheck ---------------------------------------------------------------------------------
@@ -469,11 +541,20 @@ def slurm_cluster() -> Iterator[None]:
     yield
 
 
-def sbatch_wait(script: Path, tune: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Submit *script* with the CPU overrides and wait for it (all array tasks), with a time limit."""
-    env = dict(os.environ, TTGEN_TUNE=str(tune))
+def slurm_node() -> str:
+    """The test cluster's one node (the head node of every job)."""
+    done = subprocess.run(["sinfo", "--noheader", "--Node", "--format=%N"], capture_output=True, text=True,
+                          timeout=30, check=True)
+    return done.stdout.split()[0]
+
+
+def sbatch_wait(script: Path, tune: Path, cwd: Path, *, options: tuple[str, ...] = (), args: tuple[str, ...] = (),
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Submit *script* with the CPU overrides (and *options*, then the script's *args*) and wait for it
+    (all array tasks), with a time limit."""
+    full = dict(os.environ, TTGEN_TUNE=str(tune), **(env or {}))
     done = subprocess.run(["timeout", str(SBATCH_TIMEOUT), "sbatch", "--wait", "--parsable", *CPU_OVERRIDES,
-                           str(script)], env=env, cwd=cwd, capture_output=True, text=True,
+                           *options, str(script), *args], env=full, cwd=cwd, capture_output=True, text=True,
                           timeout=SBATCH_TIMEOUT + 30)
     if done.returncode == 124:  # timed out: do not leave the job queued for the next test
         job = done.stdout.strip().split(";")[0]
@@ -493,13 +574,19 @@ def test_array_runs_every_task_once_on_slurm(tmp_path: Path, slurm_cluster: None
     job = done.stdout.strip().split(";")[0]
     got = read_records(records)
     assert sorted(got) == ["0", "1", "2", "3"], got
+    node = slurm_node()
     for task in range(4):
         run_id = f"run_{task:03d}"
-        assert got[str(task)] == [expected_args(out, run_id, distributed="2", recipe="lora_finetune_distributed")]
+        [args] = got[str(task)]
+        # torchrun's rendezvous is named by the task's own job id, and meets at the job's node.
+        task_job = args[-1].removeprefix("job=")
+        assert args == expected_args(out, run_id, distributed="2", job=task_job, head=node,
+                                     recipe="lora_finetune_distributed")
         log = out / "slurm" / "logs" / f"{run_id}-{job}.out"
         text = log.read_text()
-        assert f"ttgen: experiment slurm_test, {run_id} (array task {task})" in text
-        assert f"ttgen: starting {run_id}: {tune} run --nproc_per_node 2" in text
+        assert f"ttgen: experiment slurm_test, {run_id} (array task {task}, TTGEN_RUN_OFFSET=0)" in text
+        assert f"ttgen: starting {run_id}: srun {tune} run --nnodes 1 --nproc_per_node 2 --rdzv_id {task_job} " in text
+        assert (out / "slurm" / "state" / f"{run_id}@{job}_{task}.ended").read_text().endswith(" exit=0\n")
         assert (out / "slurm" / "logs" / f"{run_id}-{job}.err").read_text() == ""
 
 
@@ -516,7 +603,7 @@ def test_per_run_script_on_slurm(tmp_path: Path, slurm_cluster: None) -> None:
     done = sbatch_wait(script, tune, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     job = done.stdout.strip().split(";")[0]
-    assert read_records(records) == {"none": [expected_args(out, "run_004", distributed=None,
+    assert read_records(records) == {"none": [expected_args(out, "run_004", distributed=None, job=job,
                                                             recipe="lora_finetune_single_device")]}
     log = (out / "slurm" / "logs" / f"run_004-{job}.out").read_text()
     assert f"ttgen: config {out}/configs/run_004.yaml" in log

@@ -21,6 +21,7 @@ PACKAGE = REPO / "generator" / "ttgen"
 
 LAYERS: list[set[str]] = [
     {"cli"},
+    {"jobs"},
     {"review"},
     {"render"},
     {"validate"},

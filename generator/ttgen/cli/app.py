@@ -29,7 +29,8 @@ from ..version import __version__
 from ..errors import UserError
 from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
 
-COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init")
+SBATCH_COMMANDS = ("submit", "resubmit")  # they take sbatch's options after "--"
+COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit")
 
 
 def build_parser(prog: str = "ttgen") -> argparse.ArgumentParser:
@@ -117,7 +118,17 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
 
 
 def _main(argv: Sequence[str] | None, *, prog: str) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is for sbatch (submit, resubmit), split off before argparse,
+    # which cannot tell an optional positional list from the options after it.
+    command = next((a for a in argv if not a.startswith("-")), None)
+    passed: list[str] | None = None
+    if command in SBATCH_COMMANDS and "--" in argv:
+        at = argv.index("--")
+        argv, passed = argv[:at], argv[at + 1:]
     args = build_parser(prog).parse_args(argv)
+    if passed is not None:
+        args.sbatch_args = passed
     func: Callable[[argparse.Namespace], int] = args.func
 
     written = "; nothing was written" if getattr(args, "writes_output", False) else ""

@@ -25,7 +25,7 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # The version of each command's JSON document; raise one when its shape changes.
 # diff and check are at 2: version 1 was their shape before the common envelope.
-JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1}
+JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1, "status": 1}
 
 
 def print_problems(problems: Sequence[Problem]) -> None:
@@ -74,3 +74,24 @@ def _strict_json(value: Any) -> Any:
 def print_json(document: dict[str, Any]) -> None:
     """The document on stdout: indented, non-ASCII kept, paths as text, and strict JSON (no NaN)."""
     print(json.dumps(_strict_json(document), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+
+
+def format_columns(rows: list[list[str]], *, width: int | None) -> str:
+    """Rows (header first) aligned in columns; beyond *width*, the last column (a path) keeps its end.
+
+    Examples:
+        >>> print(format_columns([["RUN", "LOG"], ["run_000", "/a/very/long/path.out"]], width=20))
+        RUN      LOG
+        run_000  ...g/path.out
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if width is not None:
+        room = width - sum(widths[:-1]) - 2 * (len(widths) - 1)
+        widths[-1] = max(8, min(widths[-1], room))
+    lines = []
+    for row in rows:
+        *first, last = row
+        if len(last) > widths[-1]:
+            last = "..." + last[-(widths[-1] - 3):]
+        lines.append("  ".join([*(cell.ljust(w) for cell, w in zip(first, widths)), last]).rstrip())
+    return "\n".join(lines)

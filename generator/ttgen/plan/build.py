@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import ExperimentError, Problem, ProblemCollector, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig, load_base_config
@@ -90,7 +90,8 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
 
 def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                     base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
-                    now: _dt.datetime | None = None) -> Plan:
+                    now: _dt.datetime | None = None,
+                    run_changes: Mapping[str, Mapping[str, object]] | None = None) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
@@ -109,6 +110,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     *output_folder*: the folder the configs will be written to (runs' own output folders are
     inside it by default); None: the default ``<output.base_dir>/<name>_<timestamp>`` at *now*,
     the first such name not taken yet.
+    *run_changes*: values `ttgen resubmit` set in some runs, ``{run_id: {dotted key: value}}``
+    (a key starting with ``+`` may be new); they are applied last, with origin "resubmit".
     """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
     base = base if base is not None else load_base_config(exp)
@@ -208,6 +211,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                 _output_folder=folder,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
+    plan.run_changes = _run_changes(plan, run_changes or {}, problems)
     _check_derived(plan, problems)
     problems.raise_if_errors(ExperimentError)
     plan._shared_output_dirs = _prepass(plan, problems)
@@ -217,6 +221,32 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
     return plan
 
+
+
+def _run_changes(plan: Plan, changes: Mapping[str, Mapping[str, object]],
+                 problems: ProblemCollector) -> dict[str, tuple[Override, ...]]:
+    """The recorded resubmit changes as overrides; an unknown run or key is an error."""
+    ids = {point.run_id for point in plan.sweep} if changes else set()
+    root = plan.experiment.doc.pos(())
+    out: dict[str, tuple[Override, ...]] = {}
+    for run_id, values in changes.items():
+        if run_id not in ids:
+            problems.error(f"resubmit change for {run_id!r}, which is not a run of this sweep", pos=root,
+                           hint="render the experiment again")
+            continue
+        overrides = []
+        for key, value in values.items():
+            path = tuple(key.lstrip("+").split("."))
+            if not all(path) or (not key.startswith("+") and lookup(plan.controlled.tree, path) is MISSING):
+                container = lookup(plan.controlled.tree, path[:-1]) if all(path) else MISSING
+                close = near_miss(path[-1], list(container)) if isinstance(container, dict) else None
+                problems.error(f"{key!r} is not a key of {run_id}'s config", pos=root, path=key,
+                               hint=f"did you mean {dotted(path[:-1] + (close,))!r}?" if close else
+                               "give a dotted config path (optimizer.lr), or +key=value to add a new key")
+                continue
+            overrides.append(Override(key=key, path=path, value=value, origin="resubmit", pos=root, doc_path=()))
+        out[run_id] = tuple(overrides)
+    return out
 
 
 def _sets(resolved: ResolvedExperiment, path: ConfigPath) -> bool:

@@ -79,6 +79,9 @@ class Plan:
     tracker: tuple[Any, tuple[str, ...]] = (None, ())
     # ttgen's own values shared by every run (the ttgen: block, null placeholders of per-run names).
     placeholders: tuple[Override, ...] = ()
+    # Values `ttgen resubmit` changed in some runs (--set, --oom-retry, --resume), by run id;
+    # applied after everything experiment.yaml sets, and recorded in the manifest.
+    run_changes: dict[str, tuple[Override, ...]] = field(default_factory=dict)
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -180,6 +183,7 @@ class Plan:
                     out = f"{out.rstrip('/')}/{point.run_id}"
                     overrides.append(Override(key=AUTO_SHARED_OUTPUT_DIR, path=OUTPUT_DIR, value=out, origin="auto",
                                               pos=root_pos, doc_path=()))
+            overrides.extend(self.run_changes.get(point.run_id, ()))
             overrides.extend(self._identity(point, values, derived))
             yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
                             output_dir_auto=auto, derived=derived)

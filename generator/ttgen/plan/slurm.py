@@ -2,8 +2,8 @@
 
 `slurm_settings` runs inside `plan_experiment`, which keeps the result as
 ``Plan.slurm``, so ``--dry-run`` reports a SLURM mistake (a file base without a
-recipe, several GPUs for a single-device recipe, several nodes, a missing own
-template) with its position like any other. The scripts themselves are written
+recipe, several GPUs or nodes for a single-device recipe, a missing own template)
+with its position like any other. The scripts themselves are written
 while rendering (`ttgen.render.slurm_scripts`).
 """
 
@@ -25,6 +25,9 @@ from ..tree import display_path
 
 # SLURM's default MaxArraySize: array indices must stay below it unless the cluster raises it.
 DEFAULT_MAX_ARRAY_SIZE = 1001
+# The head node's port for torchrun's c10d rendezvous when slurm.rdzv_port is not set (torchtune's
+# multi-node example uses it too).
+DEFAULT_RDZV_PORT = 29500
 _SECTION = ("slurm",)
 
 # What ends a line for bash, for sbatch's #SBATCH parser, or for an editor showing the script
@@ -58,15 +61,21 @@ _OPTIONS = (
 
 @dataclass(frozen=True)
 class Launch:
-    """How a run is started: ``tune run [--nproc_per_node N] RECIPE --config CFG``."""
+    """How a run is started: ``tune run RECIPE --config CFG`` for a single-device recipe; a
+    distributed one goes through ``srun`` and torchrun's rendezvous (the templates write that command)."""
 
     recipe: str  # a registry name, or an absolute path to a recipe file
     distributed: bool
     nproc_per_node: int | None  # None for a single-device recipe (one process, no torchrun)
+    rdzv_port: int | None = None  # the head node's rendezvous port; None for a single-device recipe
 
     @property
     def tune_args(self) -> list[str]:
-        """The words after the tune program, before ``--config``."""
+        """The words after the tune program, before ``--config``, of a launch on one node without srun.
+
+        The shipped templates use them for single-device recipes only; own templates may still use
+        the one-node torchrun form they give for a distributed recipe.
+        """
         if self.nproc_per_node is None:
             return ["run", self.recipe]
         return ["run", "--nproc_per_node", str(self.nproc_per_node), self.recipe]
@@ -93,21 +102,20 @@ def _registry_recipes() -> dict[str, bool] | None:
         return None
 
 
-def _distributed_hint(recipe: str, base: BaseConfig) -> str:
-    """How to run on several GPUs instead: the matching distributed recipe (and shipped config)."""
+def _distributed_hint(recipe: str, base: BaseConfig, *, field: str) -> str:
+    """How to run on several GPUs or nodes instead: the matching distributed recipe (and shipped
+    config), or *field* (gpus_per_node, nodes) set back to 1."""
     candidate = recipe.replace("_single_device", "_distributed")
     recipes = _registry_recipes() or {}
     if candidate == recipe or not recipes.get(candidate):
-        return ("use a recipe that supports several processes (its name ends in _distributed), "
-                "or set gpus_per_node: 1")
+        return f"use a recipe that supports several processes (its name ends in _distributed), or set {field}: 1"
     if base.kind == "shipped":
         config = base.source.replace("_single_device", "")
         shipped = load_catalog().configs.get(config)
         if shipped is not None and shipped.recipe == candidate:
-            return (f"use the distributed recipe: base_config: {config} (recipe {candidate}), "
-                    "or set gpus_per_node: 1")
-        return f"use the distributed recipe {candidate} with a config written for it, or set gpus_per_node: 1"
-    return f"set framework_config.recipe: {candidate} (with a base config written for it), or gpus_per_node: 1"
+            return f"use the distributed recipe: base_config: {config} (recipe {candidate}), or set {field}: 1"
+        return f"use the distributed recipe {candidate} with a config written for it, or set {field}: 1"
+    return f"set framework_config.recipe: {candidate} (with a base config written for it), or {field}: 1"
 
 
 def _launch(exp: Experiment, base: BaseConfig, problems: ProblemCollector) -> Launch | None:
@@ -134,13 +142,19 @@ def _launch(exp: Experiment, base: BaseConfig, problems: ProblemCollector) -> La
             distributed = known[recipe]
         else:
             distributed = "_distributed" in recipe  # torchtune's naming convention
-    gpus = section.get("gpus_per_node")
-    if not distributed and gpus is not None and gpus > 1:
-        where = ("slurm", "gpus_per_node")
-        problems.error(f"recipe {recipe} runs on a single device, but gpus_per_node is {gpus}",
-                       pos=exp.doc.pos(where), path=display_path(where), hint=_distributed_hint(recipe, base))
-    # A distributed recipe needs torchrun even on one GPU: `--nproc_per_node 1`.
-    return Launch(recipe=target, distributed=distributed, nproc_per_node=max(1, gpus or 0) if distributed else None)
+    if not distributed:
+        for field_name in ("gpus_per_node", "nodes"):
+            count = section.get(field_name)
+            if count is not None and count > 1:
+                where = ("slurm", field_name)
+                problems.error(f"recipe {recipe} runs on a single device, but {field_name} is {count}",
+                               pos=exp.doc.pos(where), path=display_path(where),
+                               hint=_distributed_hint(recipe, base, field=field_name))
+        return Launch(recipe=target, distributed=False, nproc_per_node=None)
+    # A distributed recipe needs torchrun even on one GPU (`--nproc_per_node 1`), and always starts
+    # through srun and a rendezvous, one node or several: one code path, which a one-node test cluster runs.
+    return Launch(recipe=target, distributed=True, nproc_per_node=max(1, section.get("gpus_per_node") or 0),
+                  rdzv_port=section.get("rdzv_port", DEFAULT_RDZV_PORT))
 
 
 def _own_template(exp: Experiment, written: str, problems: ProblemCollector) -> Path | None:
@@ -191,12 +205,6 @@ def slurm_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollec
     if section is None:
         return None
     errors_before = len(problems.errors)
-    nodes = section.get("nodes")
-    if nodes is not None and nodes > 1:
-        where = ("slurm", "nodes")
-        problems.error(f"nodes: {nodes} is not supported yet: ttgen's scripts start `tune run` on one node "
-                       "(multi-node launch is not implemented)", pos=exp.doc.pos(where), path=display_path(where),
-                       hint="set nodes: 1 (or remove it) and use gpus_per_node for several GPUs on one node")
     launch = _launch(exp, base, problems)
     template = _own_template(exp, section["template"], problems) if "template" in section else None
     extra = _extra_directives(exp, section, problems)
@@ -204,13 +212,17 @@ def slurm_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollec
         problems.warn(f"{run_count} runs make array indices up to {run_count - 1}; SLURM's default MaxArraySize "
                       f"({DEFAULT_MAX_ARRAY_SIZE}) only allows up to {DEFAULT_MAX_ARRAY_SIZE - 1}",
                       pos=exp.doc.key_pos(_SECTION), path="slurm",
-                      hint="check `scontrol show config | grep MaxArraySize` on your cluster; split the sweep "
-                           "or submit slurm/submit_run_<id>.sh scripts if it is lower")
+                      hint="check `scontrol show config | grep MaxArraySize` on your cluster; if it is lower, "
+                           "submit several arrays with TTGEN_RUN_OFFSET (docs/slurm.md) or the per-run scripts")
     if launch is None or len(problems.errors) > errors_before:
         return None
     options = []
     for field_name, option in _OPTIONS:
         value = section.get(field_name)
+        if field_name == "nodes" and launch.distributed:
+            # srun starts one `tune run` (torchrun) per node, which starts the node's processes.
+            options += [("nodes", str(value or 1)), ("ntasks-per-node", "1")]
+            continue
         if value is None or (field_name == "gpus_per_node" and value == 0):
             continue
         options.append((option, f"gpu:{value}" if field_name == "gpus_per_node" else str(value)))

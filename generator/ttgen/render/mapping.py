@@ -29,6 +29,7 @@ class MappingRow:
     derived_text: str
     output_dir: Any
     output_dir_auto: bool
+    resubmit_text: str = ""  # what `ttgen resubmit` changed in this run
 
 
 def mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[MappingRow]:
@@ -62,6 +63,7 @@ def mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[MappingRow]:
                     text = override_texts[key] = entry(dotted(ov.path), ov.value, ov.source)
             overrides.append(text)
         derived = "".join([entry(name, value, None) for name, value in run.derived.items()])
+        resubmit = "".join([entry(ov.key, ov.value, None) for ov in run.overrides if ov.origin == "resubmit"])
         yield MappingRow(run_id=run.run_id, variables=run.variables, variables_text="".join(parts),
                          overrides_text="".join(overrides), derived_text=derived, output_dir=run.output_dir,
-                         output_dir_auto=run.output_dir_auto)
+                         output_dir_auto=run.output_dir_auto, resubmit_text=resubmit)

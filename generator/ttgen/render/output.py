@@ -11,12 +11,13 @@ import datetime as _dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import jinja2
 
 from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
+from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       config_file)
@@ -241,6 +242,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             run_count=len(plan),
             output_folder=str((final_dir or folder.target).resolve()),
             files=sorted(files.items()),
+            run_changes={run_id: {ov.key: ov.value for ov in changes}
+                         for run_id, changes in sorted(plan.run_changes.items()) if changes},
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
     return WrittenOutput(folder.target, folder.files, validation)
@@ -249,7 +252,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
 def render_experiment(experiment_path: Path | str, *, out: Path | str | None = None, force: bool = False,
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
-                      validate: bool = False) -> RenderResult:
+                      validate: bool = False, base: BaseConfig | None = None,
+                      run_changes: Mapping[str, Mapping[str, object]] | None = None) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
     Examples:
@@ -258,14 +262,16 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         ['base_config.yaml', 'configs/run_000.yaml']
 
     *final_dir*: see `write_output` (where absolute paths in SLURM scripts and runs' output
-    folders point).
+    folders point). *base* and *run_changes*: as for `plan_experiment` (``ttgen resubmit``
+    re-renders a folder against its recorded base with the runs' changes).
     """
     local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
     if out is not None:
         _check_name_lengths(Path(out))
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
-    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now)
+    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
+                           run_changes=run_changes)
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
     if dry_run:
         return result
@@ -276,7 +282,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         assert plan.output_folder is not None
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
-            plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now)
+            plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
+                                   base=base, run_changes=run_changes)
             result.plan = plan
     else:
         target = Path(out)

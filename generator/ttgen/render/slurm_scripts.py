@@ -3,7 +3,8 @@
 `write_slurm_scripts` renders ``slurm/submit_array.sh`` (one array task per
 run) and ``slurm/submit_run_<id>.sh`` per run through Jinja templates, creates
 ``slurm/logs/`` (sbatch does not create log folders; a missing one makes every
-task fail without a trace) and marks the scripts executable. The slurm:
+task fail without a trace) and ``slurm/state/`` (where the jobs write their
+start and end markers), and marks the scripts executable. The slurm:
 section itself was checked while planning (`ttgen.plan.slurm`).
 
 Every path written into a script is absolute and points at the *final* output
@@ -22,7 +23,7 @@ import jinja2
 import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, LOG_DIR, config_file, run_script
+from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, config_file, run_script
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
 from ..plan.sweep import run_id_width
@@ -60,7 +61,9 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
                                    pos=SourcePos(str(final_dir)), hint="choose another folder with --out")])
     array_template, run_template = _templates(env, settings)
 
+    # Both created empty: `ttgen check` ignores what the jobs later write into them.
     folder.mkdir(LOG_DIR)
+    folder.mkdir(STATE_DIR)
     configs_dir, log_dir = final_dir / CONFIGS_DIR, final_dir / LOG_DIR
     # From the sweep's points, not plan.runs(): scripts need ids and written values only,
     # so no run's derived values are evaluated a third time.
@@ -79,10 +82,15 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
         "output_dir": str(final_dir),
         "configs_dir": str(configs_dir),
         "log_dir": str(log_dir),
+        # The marker contract lives in ttgen.layout (marker_file); the scripts get it from there.
+        "state_dir": str(final_dir / STATE_DIR),
+        "started_suffix": STARTED,
+        "ended_suffix": ENDED,
         "recipe": settings.launch.recipe,
         "distributed": settings.launch.distributed,
         "nproc_per_node": settings.launch.nproc_per_node,
         "tune_args": settings.launch.tune_args,
+        "rdzv_port": settings.launch.rdzv_port,
         "setup": list(settings.setup),
         "sbatch_command": sbatch_command(final_dir),
     }

@@ -35,6 +35,7 @@ from ..layout import MANIFEST_FILE, REPORT_FILE
 from ..plan.build import plan_experiment
 from ..render.environment import make_environment
 from ..render.output import write_output
+from .folders import recorded_changes
 
 _CREATED_AT = re.compile(rb"^created_at:[^\n]*\n?", re.M)
 
@@ -177,7 +178,9 @@ def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: in
         what = "no such folder" if not against.exists() else "not a folder"
         raise RunLookupError([Problem(f"{what} to check against", pos=SourcePos(str(against)),
                                       hint="pass --against the output folder to compare with (render it first)")])
-    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=against.resolve())
+    # What `ttgen resubmit` changed is part of the folder's record: the fresh render applies it too.
+    plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=against.resolve(),
+                           run_changes=recorded_changes(against))
     env = make_environment(template_dir)
     with tempfile.TemporaryDirectory(prefix="ttgen-check-") as tmp:
         fresh, _ = write_output(plan, Path(tmp) / (against.resolve().name or "out"), env=env,

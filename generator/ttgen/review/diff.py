@@ -31,7 +31,7 @@ from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_yaml_file
 from ..yamlio.types import yaml_type_name
 from .compare import Change, tree_differences
-from .folders import match_run, read_config, run_ids
+from .folders import match_run, read_config, recorded_changes, run_ids
 
 @dataclass(frozen=True)
 class Difference:
@@ -104,8 +104,10 @@ class _Explainer:
     trees: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> planned config tree
 
 
-def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
-    """The base config as recorded in the folder: its text, and its name and recipe from the manifest."""
+def recorded_base_config(folder: Path, recorded: dict[str, Any], *,
+                         torchtune_version: str | None = None) -> BaseConfig:
+    """The base config as recorded in the folder: its text, and its name and recipe from the manifest
+    (*recorded*: the manifest's ``base_config`` entry)."""
     path = folder / BASE_FILE
     doc = read_yaml_file(path, display=str(path), error_cls=RunLookupError, what="recorded base config")
     if not isinstance(doc.data, dict) or not doc.data:
@@ -117,7 +119,7 @@ def _recorded_base_config(folder: Path, recorded: dict[str, Any]) -> BaseConfig:
         return str(value) if value is not None else None
 
     return BaseConfig(source=text("source") or BASE_FILE, kind=text("kind") or "file", path=path, doc=doc,
-                      recipe=text("recipe"), supports_distributed=None, torchtune_version=None)
+                      recipe=text("recipe"), supports_distributed=None, torchtune_version=torchtune_version)
 
 
 def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
@@ -131,7 +133,8 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
                                output_folder=output_folder,
-                               base=_recorded_base_config(folder, recorded), slurm=False)
+                               base=recorded_base_config(folder, recorded), slurm=False,
+                               run_changes=recorded_changes(folder))
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
         return None, Problem("cannot tell where differences come from (origin: unknown): the folder's "
@@ -145,7 +148,7 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
         setters: dict[ConfigPath, Origin] = {}
         # Controls first, then this run's overrides (variables, derived controls, auto): later wins,
         # as in the merge itself.
-        for ov in (*plan.resolved.controls, *plan.placeholders, *run.overrides):
+        for ov in (*plan.resolved.controls, *plan.placeholders, *run.overrides):  # resubmit changes last
             origin = ov.origin_record()
             for path in paths_written(ov.path, ov.value):
                 setters[path] = origin

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import Problem, RunLookupError, SourcePos
-from ..layout import DEFAULT_BASE_DIR, MAPPING_FILE, timestamped_folders
+from typing import Any
+
+from ..errors import Problem, RunLookupError, SourcePos, UserError
+from ..layout import DEFAULT_BASE_DIR, MANIFEST_FILE, MAPPING_FILE, timestamped_folders
 from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_yaml_file
 
@@ -103,3 +105,22 @@ def match_run(name: str, ids: list[str], *, folder: Path) -> str:
                 return run_id
     raise RunLookupError([Problem(f"no run {name!r} in this output folder", pos=SourcePos(str(folder)),
                                   hint=_available(ids))])
+
+
+RESUBMIT_CHANGES = "resubmit_changes"  # the manifest's entry of what `ttgen resubmit` changed
+
+
+def recorded_changes(folder: Path) -> dict[str, dict[str, Any]]:
+    """What ``ttgen resubmit`` changed in the folder's runs (``{run_id: {key: value}}``), from
+    its manifest; empty when nothing was changed or there is no readable manifest."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return {}
+    try:
+        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry(RESUBMIT_CHANGES)
+    except UserError:
+        return {}
+    data = doc.data.get(RESUBMIT_CHANGES) if doc is not None and isinstance(doc.data, dict) else None
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}

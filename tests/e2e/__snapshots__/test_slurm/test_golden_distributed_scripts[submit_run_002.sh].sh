@@ -3,6 +3,7 @@
 # SLURM job for run_002 of experiment slurm_test, written by ttgen (4 runs in all;
 # slurm/submit_array.sh submits them all). Logs: slurm/logs/run_002-<job id>.out and .err. Submit with:
 #   sbatch /ttgen-golden/distributed/slurm/submit_run_002.sh
+# Arguments after the script's path are passed on to `tune run`: sbatch /ttgen-golden/distributed/slurm/submit_run_002.sh optimizer.lr=1e-4
 # Without GPUs, for a test: TTGEN_TUNE=/path/to/stand-in sbatch --gres=none ... (README: "Submitting to SLURM")
 #SBATCH --job-name=slurm_test_run_002
 #SBATCH --output=/ttgen-golden/distributed/slurm/logs/run_002-%j.out
@@ -10,6 +11,8 @@
 #SBATCH --partition=gpu
 #SBATCH --account=my_lab
 #SBATCH --time=01:00:00
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1
 #SBATCH --gres=gpu:2
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
@@ -35,6 +38,38 @@ export TTGEN_TEST_FROM_SETUP=yes
 set -u
 
 # TTGEN_TUNE, when set, names the program run instead of `tune` (e.g. a stand-in for tests).
+# The script's own arguments ("$@") follow the config: torchtune overrides such as optimizer.lr=1e-4.
 tune=${TTGEN_TUNE:-tune}
-echo "ttgen: starting $run_id: $tune run --nproc_per_node 2 lora_finetune_distributed --config $config"
-exec "$tune" run --nproc_per_node 2 lora_finetune_distributed --config "$config"
+# torchtune's multi-node launch: srun starts one `tune run` (torchrun) per node (--ntasks-per-node=1),
+# and they meet at the job's first node, which hosts the c10d rendezvous.
+nodelist=${SLURM_JOB_NODELIST:?"a distributed recipe starts through srun: submit this script with sbatch (SLURM_JOB_NODELIST is not set)"}
+nodes=$(scontrol show hostnames "$nodelist")
+head_node=${nodes%%$'\n'*}
+launch=(srun "$tune" run --nnodes "$SLURM_NNODES" --nproc_per_node 2 --rdzv_id "$SLURM_JOB_ID" --rdzv_backend c10d --rdzv_endpoint "$head_node:29500" lora_finetune_distributed --config "$config" "$@")
+
+# Markers for `ttgen status` (docs/slurm.md): <run_id>@<job>.started before training starts, and
+# <run_id>@<job>.ended with its exit code, or signal=TERM when SLURM stopped the job (scancel, time limit).
+# <job> is squeue's id: <array job id>_<task id> for an array task.
+state_dir=/ttgen-golden/distributed/slurm/state
+if [[ -n ${SLURM_ARRAY_JOB_ID:-} ]]; then
+    job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}"
+else
+    job=${SLURM_JOB_ID:-none}
+fi
+mark() {
+    # mark SUFFIX TEXT: a marker that cannot be written is a warning, never a reason not to train.
+    local file="$state_dir/$run_id@$job.$1" now
+    printf -v now '%(%s)T' -1
+    if ! printf 'time=%s %s\n' "$now" "$2" >"$file"; then
+        echo "ttgen: warning: cannot write the marker $file; the run goes on without it" >&2
+    fi
+}
+mark started "host=${HOSTNAME} job=$job"
+# SLURM sends TERM to every process of the job; bash runs this once the training command has stopped.
+trap 'mark ended "signal=TERM"; exit 143' TERM
+
+echo "ttgen: starting $run_id: ${launch[*]}"
+code=0
+"${launch[@]}" || code=$?
+mark ended "exit=$code"
+exit "$code"

@@ -1,0 +1,280 @@
+"""Each run's state: from the record of submissions, the jobs' markers and logs, one squeue
+call and one sacct call (docs/running.md, "ttgen status").
+
+Where SLURM keeps accounting, ``sacct`` tells how finished jobs ended; elsewhere the
+markers the scripts write do (start, end, exit code, stopped by a signal). A run whose
+log holds PyTorch's out-of-memory error, or SLURM's ``oom_kill`` notice, is
+OUT_OF_MEMORY even when SLURM says FAILED (a CUDA OOM ends with exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import JobsError, Problem, RunLookupError
+from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, MAPPING_FILE
+from ..review.folders import read_file
+from .cluster import Cluster, JobState, parse_duration
+from .markers import Attempt, read_markers
+from .metrics import last_step, log_files
+from .record import Submission, latest_jobs, read
+
+STATES = ("NOT_SUBMITTED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED")
+FINISHED = frozenset({"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED"})
+FAILED_STATES = frozenset({"FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED"})
+
+# SLURM's other states, in the words of STATES.
+_SLURM = {"CONFIGURING": "PENDING", "REQUEUED": "PENDING", "REQUEUE_HOLD": "PENDING", "REQUEUE_FED": "PENDING",
+          "RESV_DEL_HOLD": "PENDING", "SUSPENDED": "PENDING", "STOPPED": "PENDING", "COMPLETING": "RUNNING",
+          "SIGNALING": "RUNNING", "STAGE_OUT": "RUNNING", "RESIZING": "RUNNING", "NODE_FAIL": "FAILED",
+          "BOOT_FAIL": "FAILED", "PREEMPTED": "CANCELLED", "DEADLINE": "TIMEOUT", "REVOKED": "CANCELLED",
+          "SPECIAL_EXIT": "FAILED"}
+# What PyTorch (CUDA, MPS, CPU allocators) and SLURM's cgroup write when memory runs out.
+OOM_PATTERN = re.compile(r"OutOfMemoryError|CUDA out of memory|out of memory|oom[-_]kill|"
+                         r"DefaultCPUAllocator: not enough memory", re.IGNORECASE)
+_LOG_TAIL = 65536
+
+
+@dataclass
+class RunStatus:
+    """One run's row in ``ttgen status``."""
+
+    run_id: str
+    variables: dict[str, Any]
+    state: str
+    job: str | None = None  # the newest job of this run ("123_4")
+    elapsed: float | None = None  # seconds
+    exit_code: int | None = None
+    step: int | None = None  # last logged step
+    loss: float | None = None  # loss at that step
+    log: str | None = None  # the job's stdout log (absolute path)
+    reason: str = ""  # why it pends, or what made it OUT_OF_MEMORY
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "variables": self.variables, "state": self.state, "job": self.job,
+                "elapsed_seconds": self.elapsed, "exit_code": self.exit_code, "step": self.step,
+                "loss": self.loss, "log": self.log, "reason": self.reason or None}
+
+
+@dataclass
+class SweepStatus:
+    """Every run's state, and where it came from."""
+
+    folder: Path
+    runs: list[RunStatus]
+    accounting: bool  # sacct answered
+    warnings: list[Problem] = field(default_factory=list)
+    slurm_seconds: float = 0.0  # time spent waiting for SLURM's commands
+    slurm_calls: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many runs are in each state, in the order of STATES (zero counts left out)."""
+        found = Counter(r.state for r in self.runs)
+        return {state: found[state] for state in STATES if found[state]}
+
+    def summary(self) -> str:
+        """``6 runs: 4 COMPLETED, 1 FAILED, 1 RUNNING``."""
+        parts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
+        return f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}: {parts}"
+
+
+def _mapping(folder: Path) -> dict[str, dict[str, Any]]:
+    doc = read_file(folder, MAPPING_FILE, what="run mapping")
+    if not isinstance(doc.data, dict) or not doc.data:
+        raise RunLookupError([Problem("the run mapping lists no runs", pos=doc.pos(()),
+                                      hint="render the experiment again")])
+    return {str(k): v if isinstance(v, dict) else {} for k, v in doc.data.items()}
+
+
+def metric_log_dir(config_text: str, output_dir: str | None) -> Path | None:
+    """The folder a rendered config's metric logger writes to (``metric_logger.log_dir``).
+
+    Read from the config's text as ttgen writes it (the key two spaces in, below
+    ``metric_logger:``), so 1,000 configs cost a file read each, not a YAML parse.
+    ``${output_dir}`` is replaced by the run's output_dir.
+
+    Examples:
+        >>> metric_log_dir("metric_logger:\\n  _component_: x\\n  log_dir: ${output_dir}/logs\\n", "/o/run_001")
+        PosixPath('/o/run_001/logs')
+    """
+    inside = False
+    value: str | None = None
+    for line in config_text.splitlines():
+        if not line.startswith(" "):
+            inside = line.startswith("metric_logger:")
+        elif inside and line.startswith("  log_dir: "):
+            value = line[len("  log_dir: "):]
+            break
+    if value is None:
+        return None
+    value = value.split(" #", 1)[0].strip().strip("'\"")
+    if "${output_dir}" in value:
+        if output_dir is None:
+            return None
+        value = value.replace("${output_dir}", output_dir)
+    if "${" in value:
+        return None  # another interpolation: not resolvable here
+    return Path(value)
+
+
+def _log_says_oom(paths: list[Path]) -> str:
+    """The out-of-memory line in the tail of these logs, or ''."""
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - _LOG_TAIL))
+                tail = fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in reversed(tail.splitlines()):
+            if OOM_PATTERN.search(line):
+                return line.strip()[:200]
+    return ""
+
+
+def _time_limit(folder: Path, submission: Submission | None) -> float | None:
+    """The job's time limit in seconds: ``--time`` given to sbatch, else the script's #SBATCH line."""
+    argv = list(submission.command) if submission else []
+    for arg in argv:
+        if arg.startswith(("--time=", "-t")):
+            return parse_duration(arg.split("=", 1)[1] if "=" in arg else arg[2:])
+    try:
+        with open(folder / ARRAY_SCRIPT, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("#SBATCH --time="):
+                    text = line.split("=", 1)[1].strip().strip("'\"")
+                    minutes = text.isdigit()  # SLURM: a bare number is minutes
+                    value = parse_duration(text)
+                    return value * 60 if minutes and value is not None else value
+    except OSError:
+        pass
+    return None
+
+
+def _from_markers(attempt: Attempt, *, limit: float | None) -> str:
+    if attempt.ended is None:
+        return "FAILED"  # started, left the queue, never wrote its end: killed (out of memory, node failure)
+    if attempt.signal:
+        elapsed = attempt.elapsed(attempt.ended)
+        return "TIMEOUT" if limit is not None and elapsed is not None and elapsed >= limit - 1 else "CANCELLED"
+    return "COMPLETED" if attempt.exit_code == 0 else "FAILED"
+
+
+def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | None = None) -> SweepStatus:
+    """The state of every run of the output folder *folder*.
+
+    Examples:
+        >>> status = sweep_status(Path("outputs/study"))  # doctest: +SKIP
+        >>> status.summary()  # doctest: +SKIP
+        '6 runs: 5 COMPLETED, 1 OUT_OF_MEMORY'
+    """
+    folder = Path(folder)
+    cluster = cluster if cluster is not None else Cluster()
+    now = time.time() if now is None else now
+    mapping = _mapping(folder)
+    submissions = read(folder)
+    latest = latest_jobs(submissions)
+    markers = read_markers(folder)
+    newest_attempt: dict[str, Attempt] = {}
+    for attempt in sorted(markers.values(), key=lambda a: (a.started or 0.0, a.job)):
+        newest_attempt[attempt.run_id] = attempt
+
+    # The job each run is on now: the newest submission, or a job its markers name (sbatch by hand).
+    job_of: dict[str, str] = {}
+    for run_id in mapping:
+        if run_id in latest:
+            job_of[run_id] = latest[run_id][1]
+        elif run_id in newest_attempt:
+            job_of[run_id] = newest_attempt[run_id].job
+    job_ids = sorted({job.partition("_")[0] for job in job_of.values()}, key=lambda j: (len(j), j))
+    live: dict[str, JobState] = {}
+    finished: dict[str, JobState] | None = None
+    warnings: list[Problem] = []
+    if job_ids:
+        try:
+            live = cluster.squeue(job_ids)
+            finished = cluster.sacct(job_ids)
+        except JobsError as err:
+            # A copy of the folder on a laptop: the markers still tell how runs ended.
+            warnings += [Problem(f"{p.message}; states come from the jobs' markers only", hint=p.hint,
+                                 severity="warning") for p in err.errors]
+
+    rows: list[RunStatus] = []
+    for run_id, entry in mapping.items():
+        variables = entry.get("variables") if isinstance(entry.get("variables"), dict) else {}
+        row = RunStatus(run_id, dict(variables or {}), "NOT_SUBMITTED")
+        job = job_of.get(run_id)
+        submission = latest[run_id][0] if run_id in latest else None
+        current = markers.get((run_id, job)) if job else None
+        logs: list[Path] = []
+        if submission is not None and submission.log_pattern:
+            out, err_log = submission.log_paths(run_id)
+            logs = [folder / err_log, folder / out]
+            row.log = str((folder / out).resolve())
+        if job is not None:
+            row.job = job
+            state = live.get(job)
+            account = finished.get(job) if finished else None
+            if state is not None:  # still in the queue
+                row.state = _SLURM.get(state.state, state.state)
+                row.elapsed, row.reason = state.elapsed, state.reason
+            elif account is not None:  # finished, and accounting says how
+                row.state = _SLURM.get(account.state, account.state)
+                row.elapsed, row.exit_code = account.elapsed, account.exit_code
+            elif current is not None and current.started is not None:
+                row.state = _from_markers(current, limit=_time_limit(folder, submission))
+            else:
+                # Left the queue without starting: cancelled while pending, or refused at start.
+                row.state = "FAILED" if any(p.is_file() and p.stat().st_size for p in logs) else "CANCELLED"
+            if current is not None:
+                if row.exit_code is None:
+                    row.exit_code = current.exit_code
+                if row.elapsed is None:
+                    row.elapsed = current.elapsed(now)
+            if row.state == "FAILED":
+                oom = _log_says_oom(logs)
+                if oom:
+                    row.state, row.reason = "OUT_OF_MEMORY", oom
+        if row.state != "NOT_SUBMITTED":
+            _add_progress(row, folder=folder, entry=entry, cwd=submission.cwd if submission else "")
+        rows.append(row)
+    return SweepStatus(folder, rows, accounting=finished is not None, warnings=warnings,
+                       slurm_seconds=cluster.seconds, slurm_calls=list(cluster.calls))
+
+
+def run_log_dir(folder: Path, run_id: str, entry: dict[str, Any], *, cwd: str = "") -> Path | None:
+    """A run's metric log folder, from its config (`metric_log_dir`); a relative one starts
+    from *cwd*, the folder its job ran in (unknown when empty)."""
+    config = entry.get("config")
+    if not isinstance(config, str):
+        return None
+    try:
+        text = (folder / CONFIGS_DIR / config).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    output_dir = entry.get("output_dir")
+    log_dir = metric_log_dir(text, str(output_dir) if output_dir is not None else None)
+    if log_dir is not None and not log_dir.is_absolute():
+        return Path(cwd) / log_dir if cwd else None  # relative to where `tune run` started
+    return log_dir
+
+
+def _add_progress(row: RunStatus, *, folder: Path, entry: dict[str, Any], cwd: str) -> None:
+    log_dir = run_log_dir(folder, row.run_id, entry, cwd=cwd)
+    if log_dir is None:
+        return
+    files = log_files(log_dir)
+    if not files:
+        return
+    step = last_step(files[-1])
+    if step is not None:
+        row.step = step.step
+        row.loss = step.values.get("loss")

@@ -1,0 +1,285 @@
+"""Submitting a rendered sweep: which runs, with which sbatch calls, and when to refuse.
+
+`submit_sweep` submits the folder's array script with ``sbatch --parsable``: one
+array of the chosen runs, task i running run i (``--array=0,3-5``), the script's
+``%max_parallel`` kept. Runs at or above the cluster's MaxArraySize go into further
+arrays with ``TTGEN_RUN_OFFSET`` (task i runs run i + offset), each waiting for the
+one before (``--dependency=afterany``), so nothing has to stay resident. Every call
+is recorded (`ttgen.jobs.record`).
+
+It refuses, naming the runs, when one of them has a live job, or when its
+output_dir already holds files (a run that trained would be overwritten); ``force``
+submits anyway, ``resume`` continues those runs from their checkpoints instead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import JobsError, Problem, SourcePos
+from ..layout import ARRAY_SCRIPT, MAPPING_FILE, array_log
+from ..plan.sweep import run_id_width
+from ..review.folders import read_file
+from ..text import plural
+from .cluster import Cluster
+from .markers import read_markers
+from .record import Submission, append, latest_jobs, read
+
+
+@dataclass(frozen=True)
+class SbatchCall:
+    """One ``sbatch`` call ttgen makes: its arguments (after ``sbatch --parsable``) and runs."""
+
+    args: list[str]  # the arguments before the script, ``--dependency`` added when it runs
+    script: str  # absolute path of the array script
+    runs: list[str]  # run ids, in task order
+    tasks: list[int]  # array task ids
+    array: str  # the --array value
+    offset: int
+    log_pattern: str  # relative to the output folder
+    after_previous: bool  # waits for the call before it (--dependency=afterany:<its job>)
+
+    def command(self, *, after: str | None = None) -> list[str]:
+        """The whole command line, ``sbatch --parsable ...``; *after* is the job to wait for."""
+        wait = [f"--dependency=afterany:{after or '<previous job>'}"] if self.after_previous else []
+        return ["sbatch", "--parsable", *wait, *self.args, self.script]
+
+
+@dataclass
+class SubmitResult:
+    """What `submit_sweep` did (or, with ``dry_run``, would do)."""
+
+    folder: Path
+    calls: list[SbatchCall]
+    submissions: list[Submission] = field(default_factory=list)  # empty on a dry run
+    dry_run: bool = False
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def run_count(self) -> int:
+        return sum(len(c.runs) for c in self.calls)
+
+
+def parse_runs(spec: str, run_ids: list[str], *, what: str = "--runs") -> list[str]:
+    """``0,3-5`` (indices or run ids, ranges with ``-``) -> run ids in sweep order.
+
+    Examples:
+        >>> parse_runs("0,3-4,run_001", ["run_000", "run_001", "run_002", "run_003", "run_004"])
+        ['run_000', 'run_001', 'run_003', 'run_004']
+    """
+    chosen: set[int] = set()
+    for part in (p.strip() for p in spec.split(",")):
+        m = re.fullmatch(r"(?:run_)?(\d+)(?:-(?:run_)?(\d+))?", part)
+        if m is None:
+            raise JobsError([Problem(f"{what} {spec!r}: {part!r} is not a run number, a run id or a range "
+                                     "like 3-5", hint=f"e.g. {what} 0,3-5")])
+        first, last = int(m[1]), int(m[2] if m[2] is not None else m[1])
+        if last < first or last >= len(run_ids):
+            raise JobsError([Problem(f"{what} {spec!r}: {part!r} is outside the runs of this sweep "
+                                     f"(0 to {len(run_ids) - 1})", hint=f"e.g. {what} 0-{len(run_ids) - 1}")])
+        chosen.update(range(first, last + 1))
+    return [run_ids[i] for i in sorted(chosen)]
+
+
+def array_spec(tasks: Sequence[int]) -> str:
+    """Sorted task ids as SLURM's ``--array`` ranges.
+
+    Examples:
+        >>> array_spec([0, 1, 2, 5, 7, 8])
+        '0-2,5,7-8'
+    """
+    parts: list[str] = []
+    start = prev = tasks[0]
+    for t in [*tasks[1:], None]:
+        if t is not None and t == prev + 1:
+            prev = t
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if t is not None:
+            start = prev = t
+    return ",".join(parts)
+
+
+def _throttle(folder: Path) -> str:
+    """The ``%N`` of the script's own ``#SBATCH --array`` line (slurm.max_parallel), or ''."""
+    try:
+        with open(folder / ARRAY_SCRIPT, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("#SBATCH --array="):
+                    _, pct, limit = line.strip().partition("%")
+                    return f"%{limit.strip(chr(39) + chr(34))}" if pct else ""
+    except OSError:
+        pass
+    return ""
+
+
+def plan_calls(folder: Path, runs: list[str], *, run_ids: list[str], max_array_size: int,
+               sbatch_args: Sequence[str] = ()) -> list[SbatchCall]:
+    """The sbatch calls that submit *runs*, split where MaxArraySize demands."""
+    for arg in sbatch_args:
+        if arg.startswith(("--array", "-a")) or arg.startswith(("--parsable", "--wrap")):
+            raise JobsError([Problem(f"sbatch argument {arg!r} cannot be given: ttgen chooses the array "
+                                     "from the runs", hint="choose runs with --runs 0,3-5")])
+    index = {run_id: i for i, run_id in enumerate(run_ids)}
+    wanted = sorted(index[r] for r in runs)
+    script = str((folder / ARRAY_SCRIPT).resolve())
+    width, throttle = run_id_width(len(run_ids)), _throttle(folder)
+    calls: list[SbatchCall] = []
+    while wanted:
+        offset = wanted[0] if wanted[-1] >= max_array_size else 0
+        chunk = [i for i in wanted if i - offset < max_array_size]
+        wanted = wanted[len(chunk):]
+        tasks = [i - offset for i in chunk]
+        spec = array_spec(tasks) + throttle
+        args = [f"--array={spec}"]
+        log = array_log(width, offset=offset)
+        if offset:
+            logs = (folder / log).resolve().parent
+            args += [f"--export=ALL,TTGEN_RUN_OFFSET={offset}",
+                     f"--output={logs}/{Path(log).name}".replace("%", "%%").replace("%%A", "%A").replace("%%a", "%a"),
+                     f"--error={logs}/{Path(array_log(width, offset=offset, suffix='err')).name}"
+                     .replace("%", "%%").replace("%%A", "%A").replace("%%a", "%a")]
+        calls.append(SbatchCall([*args, *sbatch_args], script, [run_ids[i] for i in chunk], tasks, spec, offset,
+                                log, after_previous=bool(calls)))
+    return calls
+
+
+def _job_cwd(argv: Sequence[str]) -> str:
+    """The jobs' working folder: sbatch's --chdir (-D) when given, else where sbatch runs."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--chdir="):
+            return os.path.abspath(arg.split("=", 1)[1])
+        if arg in ("--chdir", "-D") and i + 1 < len(argv):
+            return os.path.abspath(argv[i + 1])
+    return os.getcwd()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def holds_results(output_dir: Any) -> bool:
+    """Does a run's output_dir exist with something in it (a run that trained, or started to)?"""
+    if not isinstance(output_dir, str):
+        return False
+    try:
+        with os.scandir(output_dir) as it:
+            return any(True for _ in it)
+    except OSError:
+        return False
+
+
+def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster: Cluster,
+              force: bool, resume: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    if force:
+        return problems
+    # Live jobs of these runs: from the record, and from markers of jobs submitted by hand.
+    jobs: dict[str, str] = {run_id: job for run_id, (_, job) in latest_jobs(read(folder)).items()}
+    for (run_id, job), attempt in read_markers(folder).items():
+        if attempt.ended is None:
+            jobs.setdefault(run_id, job)
+    chosen = set(runs)
+    ids = sorted({job.partition("_")[0] for run_id, job in jobs.items() if run_id in chosen})
+    live = cluster.squeue(ids) if ids else {}
+    busy = [run_id for run_id in runs if jobs.get(run_id) in live]
+    if busy:
+        shown = ", ".join(f"{r} (job {jobs[r]}, {live[jobs[r]].state})" for r in busy[:5])
+        problems.append(Problem(f"{plural(len(busy), 'run')} of this folder already "
+                                f"{'has' if len(busy) == 1 else 'have'} a live job: {shown}"
+                                f"{' ...' if len(busy) > 5 else ''}", pos=SourcePos(str(folder)),
+                                hint="wait for it (`ttgen status`), cancel it with scancel, or pass --force "
+                                     "to submit anyway"))
+    if not resume:
+        done = [r for r in runs if holds_results(mapping.get(r, {}).get("output_dir"))]
+        if done:
+            first = mapping[done[0]].get("output_dir")
+            problems.append(Problem(f"{plural(len(done), 'run')} already {'has' if len(done) == 1 else 'have'} "
+                                    f"files in {'its' if len(done) == 1 else 'their'} output_dir "
+                                    f"({', '.join(done[:5])}{' ...' if len(done) > 5 else ''}; e.g. {first})",
+                                    pos=SourcePos(str(folder)),
+                                    hint="submitting again would overwrite what they wrote: pass --resume to "
+                                         "continue them from their checkpoints, or --force to start them over"))
+    return problems
+
+
+def read_mapping(folder: Path) -> dict[str, dict[str, Any]]:
+    """The run mapping's entries by run id, in sweep order."""
+    doc = read_file(folder, MAPPING_FILE, what="run mapping")
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if not data:
+        raise JobsError([Problem("the run mapping lists no runs", pos=SourcePos(str(folder / MAPPING_FILE)),
+                                 hint="render the experiment again")])
+    return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()}
+
+
+def check_submittable(folder: Path) -> None:
+    """The folder has SLURM scripts (a slurm: section was rendered)."""
+    if not (folder / ARRAY_SCRIPT).is_file():
+        raise JobsError([Problem(f"this output folder has no SLURM scripts ({ARRAY_SCRIPT} is missing)",
+                                 pos=SourcePos(str(folder)),
+                                 hint="add a slurm: section to experiment.yaml (`slurm: {}` is enough) and "
+                                      "render again")])
+
+
+def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Sequence[str] = (),
+                 dry_run: bool = False, force: bool = False, resume: bool = False,
+                 cluster: Cluster | None = None, kind: str = "submit",
+                 chosen: list[str] | None = None, changes: dict[str, dict[str, Any]] | None = None) -> SubmitResult:
+    """Submit the runs of a rendered output folder to SLURM (``ttgen submit``).
+
+    Args:
+        folder: the output folder ``ttgen render`` wrote.
+        runs: which runs (``"0,3-5"``); all when None.
+        sbatch_args: extra sbatch options; they override the script's ``#SBATCH`` lines.
+        dry_run: plan and check, submit nothing, record nothing.
+        force: submit even when a run has a live job or files in its output_dir.
+        resume: runs with files in their output_dir are being resumed (see `ttgen.jobs.resubmit`).
+
+    Examples:
+        >>> result = submit_sweep("outputs/study", runs="0-1", sbatch_args=["--partition=debug"])  # doctest: +SKIP
+        >>> [s.job for s in result.submissions]  # doctest: +SKIP
+        ['4711']
+    """
+    folder = Path(folder)
+    cluster = cluster if cluster is not None else Cluster()
+    check_submittable(folder)
+    mapping = read_mapping(folder)
+    run_ids = list(mapping)
+    selected = chosen if chosen is not None else (parse_runs(runs, run_ids) if runs else run_ids)
+    warnings: list[Problem] = []
+    problems = _refusals(folder, selected, mapping, cluster=cluster, force=force, resume=resume)
+    if problems and not dry_run:
+        raise JobsError(problems)
+    warnings += [Problem(p.message, pos=p.pos, hint=p.hint, severity="warning") for p in problems]
+    calls = plan_calls(folder, selected, run_ids=run_ids, max_array_size=cluster.max_array_size(),
+                       sbatch_args=sbatch_args)
+    result = SubmitResult(folder, calls, dry_run=dry_run, warnings=warnings)
+    if dry_run:
+        return result
+    previous: str | None = None
+    for call in calls:
+        argv = call.command(after=previous)[2:]  # sbatch --parsable are added by Cluster.sbatch
+        try:
+            job = cluster.sbatch(argv)
+        except JobsError as err:
+            if result.submissions:
+                queued = ", ".join(s.job for s in result.submissions)
+                err.problems.append(Problem(f"jobs {queued} were submitted and recorded before this failure; "
+                                            "the remaining runs were not", severity="warning"))
+            raise
+        submission = Submission(
+            job=job, kind=kind, time=_now(), command=["sbatch", "--parsable", *argv],
+            runs={run_id: f"{job}_{task}" for run_id, task in zip(call.runs, call.tasks)}, array=call.array,
+            offset=call.offset, log_pattern=call.log_pattern,
+            changes={r: c for r, c in (changes or {}).items() if r in call.runs}, after=previous,
+            cwd=_job_cwd(argv))
+        append(folder, submission)
+        result.submissions.append(submission)
+        previous = job
+    return result
