@@ -46,3 +46,13 @@ def test_bench_validate_prints_its_ratio(tmp_path: Path) -> None:
                      "--keep", str(tmp_path), codes=(0, 1))
     assert re.search(r"^per-config ratio tune/ttgen = \d+x \((meets|MISSES) the 100x target\); "
                      r"level 1 alone: \d+x$", out, re.M), out
+
+
+def test_bench_status_prints_its_figures(tmp_path: Path) -> None:
+    out = run_script("benchmarks/bench_status.py", "--runs", "50", "--repeat", "1", "--keep", str(tmp_path),
+                     codes=(0, 1))
+    assert re.search(r"^status beyond SLURM: [\d.]+ s   \(SLURM stand-in: [\d.]+ ms, calls: squeue, sacct\)$", out,
+                     re.M), out
+    assert re.search(r"^I/O floor: +[\d.]+ s$", out, re.M) and re.search(r"^ratio status/floor = [\d.]+$", out, re.M)
+    assert re.search(r"^target (met   |MISSED)  status of 50 runs", out, re.M), out
+    assert len(list((tmp_path / "out" / "configs").glob("run_[0-9]*.yaml"))) == 50

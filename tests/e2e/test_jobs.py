@@ -17,6 +17,8 @@ import math
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,29 @@ exec tune "$@"
 """
 
 
+def stand_in_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, script: str, ranks: list[int],
+                   slurm: str = SLURM_SECTION) -> Path:
+    """A rendered sweep over lora_rank whose jobs run *script* instead of `tune` (TTGEN_TUNE); its folder."""
+    stand_in = tmp_path / "stand_in"
+    stand_in.write_text("#!/bin/bash\n" + script, encoding="utf-8")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("TTGEN_TUNE", str(stand_in))
+    exp = tmp_path / "experiment.yaml"
+    exp.write_text("experiment: {name: s, framework: torchtune}\nframework_config: {base_config: "
+                   "llama3_2/1B_lora_single_device}\ncontrols: {output_dir: " + str(tmp_path / "runs") + "}\n"
+                   f"variables: {{lora_rank: {ranks}}}\n" + slurm, encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cli("render", exp, "--out", out, cwd=tmp_path).code == 0
+    return out
+
+
 def wait_finished(out: Path, cwd: Path, *, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         done = run_cli("status", out, "--json", cwd=cwd)
         assert done.code == 0, done.err
         doc = json.loads(done.out)
-        if all(r["state"] not in ("PENDING", "RUNNING", "NOT_SUBMITTED") for r in doc["runs"]):
+        if all(r["state"] not in ("PENDING", "RUNNING") for r in doc["runs"]):
             return doc
         assert time.monotonic() < deadline, f"runs did not finish in {timeout} s:\n{done.out}"
         time.sleep(2)
@@ -194,3 +212,130 @@ def test_metric_log_tail_and_states_from_markers_without_slurm(tmp_path: Path) -
     assert [(r.state, r.exit_code, r.elapsed) for r in status.runs] == [
         ("COMPLETED", 0, 60), ("FAILED", 3, 30), ("NOT_SUBMITTED", None, None)]
     assert status.warnings and "states come from the jobs' markers only" in status.warnings[0].message
+
+
+def sweep_with_slurm(folder: Path, name: str, *, extra: str = "") -> Path:
+    """The tiny CPU experiment with a slurm: section, its runs writing under outputs/train/<name>."""
+    exp = folder / f"{name}.yaml"
+    text = (folder / "experiment.yaml").read_text(encoding="utf-8")
+    exp.write_text(text.replace("output_dir: outputs/train/tiny_lora", f"output_dir: outputs/train/{name}")
+                   + extra + SLURM_SECTION, encoding="utf-8")
+    return exp
+
+
+@pytest.mark.needs_slurm
+@pytest.mark.needs_torch
+def test_resume_continues_a_run_cancelled_after_its_first_checkpoint(
+        workspace: Workspace, slurm_cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = workspace.example("tiny_cpu")
+    for key, value in workspace.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TTGEN_TUNE", raising=False)
+    # Three epochs: torchtune saves the recipe state after epoch 0 (and 1), never after the last.
+    exp = sweep_with_slurm(folder, "resume_lora")
+    exp.write_text(exp.read_text(encoding="utf-8").replace("  epochs: 1\n", "  epochs: 3\n"), encoding="utf-8")
+    out = folder / "resume_out"
+    assert run_cli("render", exp, "--out", out, cwd=folder).code == 0
+    sub = run_cli("submit", out, "--runs", "0", "--", *CPU, cwd=folder)
+    assert sub.code == 0, sub.err
+    job = json.loads((out / "slurm/state/submissions.jsonl").read_text().splitlines()[0])["job"]
+    run_dir = folder / "outputs/train/resume_lora/run_000"
+    deadline = time.monotonic() + 240
+    while not (run_dir / "recipe_state/recipe_state.pt").is_file():
+        assert time.monotonic() < deadline, "no epoch checkpoint appeared"
+        time.sleep(0.1)
+    subprocess_run(["scancel", job])
+    doc = wait_finished(out, folder)
+    assert doc["runs"][0]["state"] == "CANCELLED", doc["runs"][0]
+    assert not (run_dir / "epoch_2").exists(), "cancelled before the last epoch"
+
+    refused = run_cli("submit", out, "--runs", "0", "--", *CPU, cwd=folder)
+    assert refused.code == 1 and "--resume" in refused.err
+
+    resumed = run_cli("resubmit", out, "--runs", "0", "--resume", "--", *CPU, cwd=folder)
+    assert resumed.code == 0, resumed.err
+    assert "resume_from_checkpoint: true  # resubmit" in (out / "configs/run_000.yaml").read_text(encoding="utf-8")
+    doc = wait_finished(out, folder)
+    assert doc["runs"][0]["state"] == "COMPLETED", doc["runs"][0]
+    assert (run_dir / "epoch_2").is_dir()
+    logs = sorted((run_dir / "logs").glob("log_*.txt"), key=lambda p: p.stat().st_mtime)
+    assert len(logs) == 2
+    first_step = int(logs[-1].read_text().split(" |", 1)[0].removeprefix("Step "))
+    assert first_step > 4, "the resumed run continues after the steps of its first epoch"
+    assert doc["runs"][0]["step"] == 12 and math.isfinite(doc["runs"][0]["loss"])
+    assert run_cli("check", exp, "--against", out, cwd=folder).code == 0
+
+
+@pytest.mark.needs_slurm
+def test_a_failing_run_shows_failed_with_its_exit_code_and_log(tmp_path: Path, slurm_cluster: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = stand_in_sweep(tmp_path, monkeypatch, script="echo 'Traceback: ValueError: bad dataset' >&2\nexit 3\n",
+                         ranks=[4])
+    assert run_cli("submit", out, "--", *CPU, cwd=tmp_path).code == 0
+    [row] = wait_finished(out, tmp_path)["runs"]
+    assert (row["state"], row["exit_code"]) == ("FAILED", 3), row
+    assert "bad dataset" in Path(row["log"]).with_suffix(".err").read_text()
+    text = run_cli("status", out, cwd=tmp_path).out
+    assert "1 run: 1 FAILED" in text and row["log"] in text
+
+
+@pytest.mark.needs_slurm
+def test_chained_arrays_run_every_run_once_on_slurm(tmp_path: Path, slurm_cluster: None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MaxArraySize lowered to 2, five runs go out as three arrays, each waiting for the one before."""
+    from ttgen.jobs.cluster import Cluster
+    from ttgen.jobs.submit import submit_sweep
+
+    out = stand_in_sweep(tmp_path, monkeypatch, script="exit 0\n", ranks=[1, 2, 3, 4, 5])
+    monkeypatch.setattr(Cluster, "max_array_size", lambda self: 2)
+    monkeypatch.chdir(tmp_path)
+    result = submit_sweep(out, sbatch_args=CPU)
+    assert [(s.array, s.offset, s.after) for s in result.submissions] == [
+        ("0-1", 0, None), ("0-1", 2, result.submissions[0].job), ("0", 4, result.submissions[1].job)]
+    doc = wait_finished(out, tmp_path)
+    assert [r["state"] for r in doc["runs"]] == ["COMPLETED"] * 5
+    started = sorted(p.name for p in (out / "slurm/state").glob("*.started"))
+    assert [name.split("@")[0] for name in started] == [f"run_{i:03d}" for i in range(5)]
+    assert all(Path(r["log"]).is_file() for r in doc["runs"]), [r["log"] for r in doc["runs"]]
+
+
+def subprocess_run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("ran, state", [(60, "TIMEOUT"), (10, "CANCELLED")])
+def test_a_stopped_job_is_timeout_at_its_time_limit_else_cancelled(tmp_path: Path, ran: int, state: str) -> None:
+    """Without accounting: a job stopped by SIGTERM ran into its time limit (slurm.time "1": one minute)
+    or was cancelled."""
+    from ttgen.jobs.cluster import Cluster
+    from ttgen.jobs.status import sweep_status
+
+    exp = tmp_path / "experiment.yaml"
+    exp.write_text("experiment: {name: t, framework: torchtune}\nframework_config: {base_config: "
+                   "llama3_2/1B_lora_single_device}\nvariables: {lora_rank: [4]}\nslurm: {time: '1'}\n")
+    out = tmp_path / "out"
+    assert run_cli("render", exp, "--out", out).code == 0
+    (out / "slurm/state/run_000@7_0.started").write_text("time=100 host=n1 job=7_0\n")
+    (out / "slurm/state/run_000@7_0.ended").write_text(f"time={100 + ran} signal=TERM\n")
+
+    def no_accounting(argv: Any) -> Any:
+        if argv[0] == "squeue":
+            return subprocess.CompletedProcess(argv, 0, "", "")
+        return subprocess.CompletedProcess(argv, 1, "", "Slurm accounting storage is disabled")
+
+    [row] = sweep_status(out, cluster=Cluster(runner=no_accounting)).runs
+    assert (row.state, row.elapsed) == (state, ran)
+
+
+@pytest.mark.needs_slurm
+def test_watch_looks_again_until_every_run_has_finished(tmp_path: Path, slurm_cluster: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = stand_in_sweep(tmp_path, monkeypatch, script="sleep 4\n", ranks=[4, 8])
+    assert run_cli("submit", out, "--", *CPU, cwd=tmp_path).code == 0
+    done = subprocess.run([sys.executable, "-m", "ttgen", "status", str(out), "--watch", "1"], capture_output=True,
+                          text=True, timeout=180, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summaries = [line for line in done.stdout.splitlines() if line.startswith("2 runs: ")]
+    assert len(summaries) >= 2, done.stdout  # looked more than once
+    assert summaries[-1] == "2 runs: 2 COMPLETED" and summaries[0] != summaries[-1]

@@ -13,7 +13,6 @@ import argparse
 import errno
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -12,6 +12,7 @@ the record of submissions names them per run.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,12 +22,12 @@ from ..errors import JobsError, Problem, SourcePos, UserError
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, config_file
 from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
-from ..review.folders import read_file, recorded_changes
+from ..review.folders import read_file, read_run_mapping, recorded_changes
 
 from ..yamlio.load import load_yaml_text
 from .cluster import Cluster
 from .status import FAILED_STATES, sweep_status
-from .submit import SubmitResult, parse_runs, read_mapping, submit_sweep
+from .submit import SubmitResult, holds_results, job_folders, parse_runs, run_output_dir, submit_sweep
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -78,9 +79,44 @@ def oom_retry(config: dict[str, Any], run_id: str) -> dict[str, Any]:
     return {"batch_size": batch // 2, "gradient_accumulation_steps": steps * 2}
 
 
-def resume(config: dict[str, Any], run_id: str, *, output_dir: Any) -> dict[str, Any]:
-    """The values that make a run continue from its last checkpoint (see docs/running.md)."""
-    raise JobsError([Problem(f"{run_id}: --resume is not available yet", hint="resubmit without --resume")])
+RECIPE_STATE = "recipe_state/recipe_state.pt"  # where torchtune 0.6.1 saves it, under the run's output_dir
+_EPOCH = re.compile(r"epoch_(\d+)")
+# A full model's weights as torchtune's checkpointers write them into epoch_N/.
+_MODEL_FILES = re.compile(r"(model-\d+-of-\d+\.safetensors|.*_model_\d+\.pt|pytorch_model-\d+-of-\d+\.bin|"
+                          r"hf_model_\d+_\d+\.pt|meta_model_\d+\.pt)")
+
+
+def resume(config: dict[str, Any], run_id: str, *, output_dir: Path) -> dict[str, Any]:
+    """The values that make a run continue from its last checkpoint, as torchtune 0.6.1 resumes.
+
+    torchtune saves the recipe state (optimizer, epochs run, data order) to
+    ``<output_dir>/recipe_state/recipe_state.pt`` after every epoch but the last, and the
+    weights to ``<output_dir>/epoch_N/``. With ``resume_from_checkpoint: True`` it reads
+    the recipe state, and for LoRA the newest ``epoch_N/adapter_model.pt`` on top of the
+    original base model (which ``checkpoint_dir`` must keep naming). A full finetune loads
+    its weights from ``checkpoint_files`` relative to output_dir: those become the newest
+    epoch's model files. (docs/running.md, "Resuming")
+    """
+    state = output_dir / RECIPE_STATE
+    if not state.is_file():
+        raise JobsError([Problem(f"{run_id}: there is no checkpoint to resume from ({state} is missing)",
+                                 pos=SourcePos(str(output_dir)),
+                                 hint="torchtune saves the recipe state after every epoch but the last; a run "
+                                      "stopped during its first epoch starts over: resubmit it without --resume")])
+    epochs = sorted((int(m[1]), p) for p in output_dir.iterdir() if (m := _EPOCH.fullmatch(p.name)) and p.is_dir())
+    if not epochs:
+        raise JobsError([Problem(f"{run_id}: no epoch_N checkpoint folder in {output_dir}",
+                                 pos=SourcePos(str(output_dir)), hint="resubmit it without --resume")])
+    _, newest = epochs[-1]
+    change: dict[str, Any] = {"resume_from_checkpoint": True}
+    if (newest / "adapter_model.pt").is_file():
+        return change  # LoRA: the recipe finds the newest adapter and the recipe state itself
+    files = sorted(p.name for p in newest.iterdir() if _MODEL_FILES.fullmatch(p.name))
+    if not files:
+        raise JobsError([Problem(f"{run_id}: {newest} holds neither an adapter nor model weights to resume from",
+                                 pos=SourcePos(str(newest)), hint="resubmit it without --resume")])
+    change["checkpointer.checkpoint_files"] = [f"{newest.name}/{name}" for name in files]
+    return change
 
 
 def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -128,7 +164,7 @@ def resubmit_runs(folder: Path | str, *, failed: bool = False, runs: str | None 
     """
     folder = Path(folder)
     cluster = cluster if cluster is not None else Cluster()
-    mapping = read_mapping(folder)
+    mapping = read_run_mapping(folder)
     run_ids = list(mapping)
     if failed == (runs is not None):
         raise JobsError([Problem("say which runs: --failed, or --runs 0,3-5 (not both)",
@@ -143,6 +179,7 @@ def resubmit_runs(folder: Path | str, *, failed: bool = False, runs: str | None 
         assert runs is not None
         chosen = parse_runs(runs, run_ids)
     values = parse_set(sets)
+    cwd = job_folders(folder) if resume_ else {}
     changes: dict[str, dict[str, Any]] = {}
     for run_id in chosen:
         change: dict[str, Any] = {}
@@ -151,7 +188,12 @@ def resubmit_runs(folder: Path | str, *, failed: bool = False, runs: str | None 
             if oom_retry_:
                 change.update(oom_retry(config, run_id))
             if resume_:
-                change.update(resume(config, run_id, output_dir=mapping[run_id].get("output_dir")))
+                out = run_output_dir(mapping[run_id], cwd=cwd.get(run_id, os.getcwd()))
+                if out is None:
+                    raise JobsError([Problem(f"{run_id}: its output_dir is not a plain path, so its checkpoints "
+                                             "cannot be found", pos=SourcePos(str(folder)),
+                                             hint="resubmit it without --resume")])
+                change.update(resume(config, run_id, output_dir=out))
         change.update(values)
         if change:
             changes[run_id] = change
@@ -162,12 +204,20 @@ def resubmit_runs(folder: Path | str, *, failed: bool = False, runs: str | None 
 
 
 def resume_runs(folder: Path | str, *, runs: str | None = None, sbatch_args: Sequence[str] = (),
-                dry_run: bool = False, force: bool = False) -> SubmitResult:
-    """``ttgen submit --resume``: runs that already wrote files continue from their checkpoints."""
+                dry_run: bool = False, force: bool = False, cluster: Cluster | None = None) -> SubmitResult:
+    """``ttgen submit --resume``: runs that already wrote files continue from their last
+    checkpoint (`resume`); the others start as with a plain submit."""
     folder = Path(folder)
-    mapping = read_mapping(folder)
+    mapping = read_run_mapping(folder)
     chosen = parse_runs(runs, list(mapping)) if runs else list(mapping)
-    return resubmit_runs(folder, runs=",".join(chosen), resume_=True, sbatch_args=sbatch_args, dry_run=dry_run)
-
-
-
+    changes: dict[str, dict[str, Any]] = {}
+    cwd = job_folders(folder)
+    for run_id in chosen:
+        out = run_output_dir(mapping[run_id], cwd=cwd.get(run_id, os.getcwd()))
+        if holds_results(out):
+            assert out is not None
+            changes[run_id] = resume(_config(folder, run_id), run_id, output_dir=out)
+    if changes and not dry_run:
+        apply_changes(folder, changes)
+    return submit_sweep(folder, sbatch_args=sbatch_args, dry_run=dry_run, force=force, resume=True,
+                        cluster=cluster, chosen=chosen, changes=changes)

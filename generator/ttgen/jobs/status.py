@@ -15,11 +15,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import JobsError, Problem, RunLookupError
-from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, MAPPING_FILE
-from ..review.folders import read_file
+from ..errors import JobsError, Problem
+from ..layout import ARRAY_SCRIPT, CONFIGS_DIR
+from ..review.folders import read_run_mapping
 from .cluster import Cluster, JobState, parse_duration
 from .markers import Attempt, read_markers
 from .metrics import last_step, log_files
@@ -83,14 +83,6 @@ class SweepStatus:
         """``6 runs: 4 COMPLETED, 1 FAILED, 1 RUNNING``."""
         parts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
         return f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}: {parts}"
-
-
-def _mapping(folder: Path) -> dict[str, dict[str, Any]]:
-    doc = read_file(folder, MAPPING_FILE, what="run mapping")
-    if not isinstance(doc.data, dict) or not doc.data:
-        raise RunLookupError([Problem("the run mapping lists no runs", pos=doc.pos(()),
-                                      hint="render the experiment again")])
-    return {str(k): v if isinstance(v, dict) else {} for k, v in doc.data.items()}
 
 
 def metric_log_dir(config_text: str, output_dir: str | None) -> Path | None:
@@ -159,12 +151,14 @@ def _time_limit(folder: Path, submission: Submission | None) -> float | None:
     return None
 
 
-def _from_markers(attempt: Attempt, *, limit: float | None) -> str:
+def _from_markers(attempt: Attempt, *, limit: Callable[[], float | None]) -> str:
+    """The state of a finished job from its markers; *limit* gives its time limit (read only when needed)."""
     if attempt.ended is None:
         return "FAILED"  # started, left the queue, never wrote its end: killed (out of memory, node failure)
     if attempt.signal:
-        elapsed = attempt.elapsed(attempt.ended)
-        return "TIMEOUT" if limit is not None and elapsed is not None and elapsed >= limit - 1 else "CANCELLED"
+        elapsed, seconds = attempt.elapsed(attempt.ended), limit()
+        # Stopped at (about) its time limit: SLURM's TIMEOUT; any other stop was a cancel.
+        return "TIMEOUT" if seconds is not None and elapsed is not None and elapsed >= seconds - 1 else "CANCELLED"
     return "COMPLETED" if attempt.exit_code == 0 else "FAILED"
 
 
@@ -179,7 +173,7 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
     folder = Path(folder)
     cluster = cluster if cluster is not None else Cluster()
     now = time.time() if now is None else now
-    mapping = _mapping(folder)
+    mapping = read_run_mapping(folder)
     submissions = read(folder)
     latest = latest_jobs(submissions)
     markers = read_markers(folder)
@@ -218,7 +212,7 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
         if submission is not None and submission.log_pattern:
             out, err_log = submission.log_paths(run_id)
             logs = [folder / err_log, folder / out]
-            row.log = str((folder / out).resolve())
+            row.log = os.path.abspath(folder / out)
         if job is not None:
             row.job = job
             state = live.get(job)
@@ -230,7 +224,7 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
                 row.state = _SLURM.get(account.state, account.state)
                 row.elapsed, row.exit_code = account.elapsed, account.exit_code
             elif current is not None and current.started is not None:
-                row.state = _from_markers(current, limit=_time_limit(folder, submission))
+                row.state = _from_markers(current, limit=lambda: _time_limit(folder, submission))
             else:
                 # Left the queue without starting: cancelled while pending, or refused at start.
                 row.state = "FAILED" if any(p.is_file() and p.stat().st_size for p in logs) else "CANCELLED"

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import JobsError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, MAPPING_FILE, array_log
+from ..layout import ARRAY_SCRIPT, array_log
 from ..plan.sweep import run_id_width
-from ..review.folders import read_file
+from ..review.folders import read_run_mapping
 from ..text import plural
 from .cluster import Cluster
 from .markers import read_markers
@@ -163,15 +163,30 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def holds_results(output_dir: Any) -> bool:
+def holds_results(output_dir: Path | None) -> bool:
     """Does a run's output_dir exist with something in it (a run that trained, or started to)?"""
-    if not isinstance(output_dir, str):
+    if output_dir is None:
         return False
     try:
         with os.scandir(output_dir) as it:
             return any(True for _ in it)
     except OSError:
         return False
+
+
+def run_output_dir(entry: dict[str, Any], *, cwd: str) -> Path | None:
+    """A run's output_dir from its run-mapping *entry*; a relative one starts from *cwd*, the
+    folder its last job ran in. None when it is not a plain path (an interpolation)."""
+    value = entry.get("output_dir")
+    if not isinstance(value, str) or "${" in value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(cwd) / path
+
+
+def job_folders(folder: Path) -> dict[str, str]:
+    """The folder each run's last job ran in (its submission's working folder), by run id."""
+    return {run_id: sub.cwd for run_id, (sub, _) in latest_jobs(read(folder)).items() if sub.cwd}
 
 
 def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster: Cluster,
@@ -196,9 +211,11 @@ def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster
                                 hint="wait for it (`ttgen status`), cancel it with scancel, or pass --force "
                                      "to submit anyway"))
     if not resume:
-        done = [r for r in runs if holds_results(mapping.get(r, {}).get("output_dir"))]
+        cwd = job_folders(folder)
+        outs = {r: run_output_dir(mapping.get(r, {}), cwd=cwd.get(r, os.getcwd())) for r in runs}
+        done = [r for r in runs if holds_results(outs[r])]
         if done:
-            first = mapping[done[0]].get("output_dir")
+            first = outs[done[0]]
             problems.append(Problem(f"{plural(len(done), 'run')} already {'has' if len(done) == 1 else 'have'} "
                                     f"files in {'its' if len(done) == 1 else 'their'} output_dir "
                                     f"({', '.join(done[:5])}{' ...' if len(done) > 5 else ''}; e.g. {first})",
@@ -206,16 +223,6 @@ def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster
                                     hint="submitting again would overwrite what they wrote: pass --resume to "
                                          "continue them from their checkpoints, or --force to start them over"))
     return problems
-
-
-def read_mapping(folder: Path) -> dict[str, dict[str, Any]]:
-    """The run mapping's entries by run id, in sweep order."""
-    doc = read_file(folder, MAPPING_FILE, what="run mapping")
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if not data:
-        raise JobsError([Problem("the run mapping lists no runs", pos=SourcePos(str(folder / MAPPING_FILE)),
-                                 hint="render the experiment again")])
-    return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()}
 
 
 def check_submittable(folder: Path) -> None:
@@ -249,7 +256,7 @@ def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Se
     folder = Path(folder)
     cluster = cluster if cluster is not None else Cluster()
     check_submittable(folder)
-    mapping = read_mapping(folder)
+    mapping = read_run_mapping(folder)
     run_ids = list(mapping)
     selected = chosen if chosen is not None else (parse_runs(runs, run_ids) if runs else run_ids)
     warnings: list[Problem] = []

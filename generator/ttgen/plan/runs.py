@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from ..errors import Problem
 from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
-from ..tree import ConfigPath, value_key
+from ..tree import value_key
 from .derive import Derivation
 from .identity import IDENTITY_KEY, METRIC_LOGGER, recorded, tracker_fields
 from .merge import MergedConfig, merge_overrides

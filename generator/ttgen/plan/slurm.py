@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from ..errors import BaseConfigError, Problem, ProblemCollector, SourcePos
+from ..errors import BaseConfigError, ProblemCollector, SourcePos
 from ..inputs.base import BaseConfig
 from ..inputs.catalog import load_catalog
 from ..inputs.experiment import Experiment

@@ -18,7 +18,6 @@ import jinja2
 from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
-from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       config_file)
 from ..plan.build import plan_experiment

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import Problem, RunLookupError, SourcePos, UserError
 from ..layout import DEFAULT_BASE_DIR, MANIFEST_FILE, MAPPING_FILE, timestamped_folders
 from ..yamlio.entries import EntryFile
-from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.load import YamlDocument, read_own_yaml, read_yaml_file
 
 
 def _folder_problem(message: str, where: Path | None, *, hint: str) -> RunLookupError:
@@ -124,3 +124,13 @@ def recorded_changes(folder: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict):
         return {}
     return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
+
+
+def read_run_mapping(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every run's entry of the folder's run mapping, by run id in sweep order (fast: no positions)."""
+    path = folder / MAPPING_FILE
+    data = read_own_yaml(path, what="run mapping", error_cls=RunLookupError)
+    if not isinstance(data, dict) or not data:
+        raise RunLookupError([Problem("the run mapping lists no runs", pos=SourcePos(str(path)),
+                                      hint="render the experiment again")])
+    return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()}

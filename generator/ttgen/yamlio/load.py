@@ -144,7 +144,15 @@ def read_yaml_file(path: Path, *, display: str | None = None,
     device or a socket is refused at once, never opened for a blocking read.
     """
     name = display or str(path)
+    raw, mode = _read_regular(path, name=name, what=what, error_cls=error_cls, not_found_hint=not_found_hint)
+    doc = load_yaml_bytes(raw, file=name, error_cls=error_cls)
+    doc.file_mode = stat.S_IMODE(mode)
+    return doc
 
+
+def _read_regular(path: Path, *, name: str, what: str, error_cls: type[UserError],
+                  not_found_hint: str) -> tuple[bytes, int]:
+    """A regular file's bytes (at most MAX_FILE_BYTES) and mode; anything else is a `UserError`."""
     def not_regular(mode: int) -> UserError:
         return error_cls([Problem(f"{what} is not a regular file ({special_kind(mode)})", pos=SourcePos(name),
                                   hint="point at a .yaml file; " + SPECIAL_FILE_HINT)])
@@ -171,9 +179,29 @@ def read_yaml_file(path: Path, *, display: str | None = None,
         raise error_cls([Problem(f"{what} not found", pos=SourcePos(name), hint=not_found_hint)]) from None
     except OSError as exc:
         raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}", pos=SourcePos(name))]) from None
-    doc = load_yaml_bytes(raw, file=name, error_cls=error_cls)
-    doc.file_mode = stat.S_IMODE(mode)
-    return doc
+    return raw, mode
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser with OmegaConf's implicit typing, for ttgen's own files (no positions)."""
+
+
+_FastLoader.yaml_implicit_resolvers = {k: list(v) for k, v in OmegaConfSafeLoader.yaml_implicit_resolvers.items()}
+
+
+def read_own_yaml(path: Path, *, what: str, error_cls: type[UserError]) -> Any:
+    """The data of a YAML file ttgen wrote itself (a run mapping, a manifest), fast and without
+    positions: ``ttgen status`` reads a 1,000-run mapping in milliseconds this way. The same
+    limits as `read_yaml_file` on what is read (a regular file, at most MAX_FILE_BYTES)."""
+    raw, _ = _read_regular(path, name=str(path), what=what, error_cls=error_cls,
+                           not_found_hint="render the experiment again")
+    try:
+        return yaml.load(raw, Loader=_FastLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise error_cls([Problem(f"{what} is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                                 pos=_mark_pos(str(path), mark),
+                                 hint="render the experiment again")]) from None
 
 
 def load_yaml_bytes(raw: bytes, *, file: str, error_cls: type[UserError] = ExperimentError) -> YamlDocument:
