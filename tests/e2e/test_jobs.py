@@ -339,3 +339,29 @@ def test_watch_looks_again_until_every_run_has_finished(tmp_path: Path, slurm_cl
     summaries = [line for line in done.stdout.splitlines() if line.startswith("2 runs: ")]
     assert len(summaries) >= 2, done.stdout  # looked more than once
     assert summaries[-1] == "2 runs: 2 COMPLETED" and summaries[0] != summaries[-1]
+
+
+def test_states_from_squeue_and_sacct_with_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where SLURM keeps accounting, sacct says how finished tasks ended (OUT_OF_MEMORY, TIMEOUT, ...) and
+    squeue what the others do; one call each for the whole sweep."""
+    from ttgen.jobs.cluster import Cluster
+    from ttgen.jobs.status import sweep_status
+
+    out = stand_in_sweep(tmp_path, monkeypatch, script="exit 0\n", ranks=[1, 2, 3, 4, 5])
+    record = {"version": 1, "job": "31", "kind": "submit", "time": "t", "command": ["sbatch"], "array": "0-4",
+              "runs": {f"run_00{i}": f"31_{i}" for i in range(5)}, "log_pattern": "slurm/logs/run_%3a-%A.out"}
+    (out / "slurm/state/submissions.jsonl").write_text(json.dumps(record) + "\n")
+    answers = {"squeue": "31|3|PENDING|0:00|Priority\n31|4|RUNNING|1:02:03|None\n",
+               "sacct": "31_0|COMPLETED|0:0|120\n31_1|OUT_OF_MEMORY|0:125|60\n31_2|TIMEOUT|0:0|3600\n"
+                        "31_[3-4]|PENDING|0:0|0\n"}
+
+    def accounting(argv: Any) -> Any:
+        return subprocess.CompletedProcess(argv, 0, answers[argv[0]], "")
+
+    cluster = Cluster(runner=accounting)
+    status = sweep_status(out, cluster=cluster)
+    assert [(r.state, r.elapsed, r.reason) for r in status.runs] == [
+        ("COMPLETED", 120, ""), ("OUT_OF_MEMORY", 60, ""), ("TIMEOUT", 3600, ""), ("PENDING", 0, "Priority"),
+        ("RUNNING", 3723, "")]
+    assert sorted(cluster.calls) == ["sacct", "squeue"] and status.accounting
+    assert status.summary() == "5 runs: 1 PENDING, 1 RUNNING, 1 COMPLETED, 1 OUT_OF_MEMORY, 1 TIMEOUT"
