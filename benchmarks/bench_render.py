@@ -12,7 +12,9 @@ includes interpreter start and imports, and peak RSS is that process's own:
           ``yaml.safe_dump`` it to a file (what a hand-written loop does);
 - floor:  write N files of the same size from precomputed bytes (the disk's cost);
 - fixed:  ``ttgen render`` of a one-run sweep (imports, schema, base config), so the
-          per-config cost beyond it can be compared with the floor too.
+          per-config cost beyond it can be compared with the floor too;
+- progress: ``ttgen render`` with stderr taken for a terminal, so the progress display
+          runs (issue 22: it may cost a few percent at most).
 
 It prints wall time, time per config, peak RSS and the ratios ttgen/naive and
 ttgen/floor, then ``ttgen --help`` and ``ttgen ls`` wall times (each run as
@@ -88,10 +90,17 @@ def child(code: str) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def bench_ttgen(exp: Path, out: Path) -> dict[str, float]:
+def bench_ttgen(exp: Path, out: Path, *, progress: bool = False) -> dict[str, float]:
+    # With *progress*, stderr claims to be a terminal, so the progress display runs (its
+    # callback per config and its redraws); what a real terminal then draws is not timed.
     return child(f"""
 from ttgen.cli import main
-import contextlib, io
+import contextlib, io, sys
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+if {progress!r}:
+    sys.stderr = Terminal()
 with contextlib.redirect_stdout(io.StringIO()):
     rc = main(["render", {str(exp)!r}, "--out", {str(out)!r}])
 assert rc == 0
@@ -181,7 +190,7 @@ def main() -> int:
         exp = work / f"exp_{n}" / "experiment.yaml"
         exp.parent.mkdir(parents=True, exist_ok=True)
         exp.write_text(experiment_text(n))
-        rows: dict[str, list[dict[str, float]]] = {"ttgen": [], "naive": [], "floor": []}
+        rows: dict[str, list[dict[str, float]]] = {"ttgen": [], "naive": [], "floor": [], "progress": []}
         # One untimed render first: it gives the floor its file size (and warms the same
         # caches for every measurement that follows).
         bench_ttgen(exp, work / f"size_{n}")
@@ -191,10 +200,12 @@ def main() -> int:
             # drifts over seconds, and the naive loop takes many of them. Outputs are deleted
             # only at the end: deleting 10,000 files here (ext4 with discard) slowed the
             # next measurement's writes up to threefold.
-            for what in (["ttgen", "floor"] if i % 2 == 0 else ["floor", "ttgen"]) + ["naive"]:
+            for what in (["ttgen", "floor", "progress"] if i % 2 == 0 else ["progress", "floor", "ttgen"]) + ["naive"]:
                 out = work / f"{what}_{n}_{i}"
                 if what == "ttgen":
                     rows["ttgen"].append(bench_ttgen(exp, out))
+                elif what == "progress":
+                    rows["progress"].append(bench_ttgen(exp, out, progress=True))
                 elif what == "naive":
                     rows["naive"].append(bench_naive(exp, out))
                 else:
@@ -206,6 +217,8 @@ def main() -> int:
             print(f"{n:>6} {what:>6} {m['wall']:>8.3f} {1000 * m['wall'] / n:>10.3f} {m['rss_mb']:>12.1f}")
         paired = sorted(t["wall"] / f["wall"] for t, f in zip(rows["ttgen"], rows["floor"]))
         print(f"{n:>6} ttgen/floor of each back-to-back pair: " + ", ".join(f"{r:.2f}" for r in paired))
+        print(f"{n:>6} progress display on a terminal: ttgen+progress/ttgen = "
+              f"{med['progress']['wall'] / med['ttgen']['wall']:.3f}")
         print(f"{n:>6} ratio  ttgen/naive = {med['ttgen']['wall'] / med['naive']['wall']:.3f}   "
               f"ttgen/floor = {med['ttgen']['wall'] / med['floor']['wall']:.2f}   "
               f"per config beyond the fixed cost: ttgen/floor = "
@@ -228,6 +241,7 @@ def main() -> int:
         checks.append((f"{n} runs: per config beyond the fixed cost, ttgen <= 3 x floor",
                        med["ttgen"]["wall"] - fixed <= 3 * med["floor"]["wall"]))
         checks.append((f"{n} runs: peak RSS under 150 MB", med["ttgen"]["rss_mb"] < 150))
+        checks.append((f"{n} runs: the progress display costs under 5%", med['progress']['wall'] <= 1.05 * med["ttgen"]["wall"]))
     hi = max(results)
     checks.append((f"{hi} runs: whole command, ttgen <= 3 x floor",
                    results[hi]["ttgen"]["wall"] <= 3 * results[hi]["floor"]["wall"]))

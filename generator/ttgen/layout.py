@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 EXPERIMENT_FILE = "experiment.yaml"
+# The experiment file `ttgen init` writes, and render and check read when none is named.
+DEFAULT_EXPERIMENT = "experiment.yaml"
 BASE_FILE = "base_config.yaml"
 MANIFEST_FILE = "manifest.yaml"
 CONFIGS_DIR = "configs"
@@ -143,6 +145,17 @@ def side_owner(name: str, entry: str) -> tuple[str, int, str] | None:
         if entry.startswith(prefix) and (m := _SIDE.fullmatch(entry[len(prefix):])):
             return mark, int(m["pid"]), m["host"]
     return None
+
+
+def folder_experiment(name: str) -> str | None:
+    """The experiment name of a default output folder's name (``study_20261204_101500_2`` -> ``study``).
+
+    Examples:
+        >>> folder_experiment("study_20261204_101500_2"), folder_experiment("notes")
+        ('study', None)
+    """
+    m = _TIMESTAMPED.match(name)
+    return m["name"] if m else None
 
 
 def timestamped_folders(parent: Path) -> list[Path]:

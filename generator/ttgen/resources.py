@@ -11,6 +11,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -42,6 +43,18 @@ def load_schema(name: str = EXPERIMENT_SCHEMA) -> dict[str, Any]:
     for part in name.split("/"):
         folder = folder.joinpath(part)
     return json.loads(folder.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def experiment_schema_file() -> Path | None:
+    """The installed experiment.yaml JSON Schema as a file on disk, for editors to read.
+
+    None when the package is not installed as plain files (e.g. imported from a zip),
+    where no path would stay valid after ttgen exits.
+    """
+    schema = resources.files("ttgen.schemas").joinpath(EXPERIMENT_SCHEMA)
+    if isinstance(schema, Path) and schema.is_file():
+        return schema.resolve()
+    return None
 
 
 @lru_cache(maxsize=None)

@@ -28,11 +28,12 @@ def run_script(*args: str, codes: tuple[int, ...] = (0,)) -> str:
 def test_bench_render_prints_every_figure(tmp_path: Path) -> None:
     out = run_script("benchmarks/bench_render.py", "--runs", "8", "27", "--repeat", "1", "--keep", str(tmp_path))
     for n in (8, 27):
-        for what in ("ttgen", "naive", "floor"):
+        for what in ("ttgen", "naive", "floor", "progress"):
             assert re.search(rf"^\s+{n}\s+{what}\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), out
         assert re.search(rf"^\s+{n} ratio  ttgen/naive = [\d.]+   ttgen/floor = [\d.]+   per config beyond "
                          rf"the fixed cost: ttgen/floor = -?[\d.]+$", out, re.M), out
         assert re.search(rf"^\s+{n} ttgen/floor of each back-to-back pair: [\d.]+$", out, re.M), out
+        assert re.search(rf"^\s+{n} progress display on a terminal: ttgen\+progress/ttgen = [\d.]+$", out, re.M), out
     assert re.search(r"^peak RSS ttgen: [\d.]+ MB at 8 runs, [\d.]+ MB at 27 runs", out, re.M), out
     assert re.search(r"^target (met   |MISSED)  peak RSS grows", out, re.M), out
     assert re.search(r"^ttgen --help: [\d.]+ s wall", out, re.M) and re.search(r"^ttgen ls: +[\d.]+ s wall", out, re.M)

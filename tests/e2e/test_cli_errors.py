@@ -128,17 +128,17 @@ def test_force_with_invalid_input_keeps_old_folder(tmp_path: Path) -> None:
 # --- command-line usage: exit 2
 
 @pytest.mark.parametrize("args, says", [
-    pytest.param(("render", "four_runs.yaml", "--out", "OUT", "--bogus"), "unrecognized arguments: --bogus",
+    pytest.param(("render", "four_runs.yaml", "--out", "OUT", "--bogus"), "unrecognized argument: --bogus",
                  id="unknown-option"),
-    pytest.param(("render", "--out", "OUT"), "the following arguments are required: EXPERIMENT",
-                 id="missing-argument"),
+    pytest.param(("render", "four_runs.yaml", "--out", "OUT", "--fore"), "--fore (did you mean --force?)",
+                 id="misspelt-option"),
+    pytest.param(("diff",), "the following arguments are required: RUN", id="missing-argument"),
     pytest.param(("render", "four_runs.yaml", "--out", "OUT", "--max-runs", "0"), "--max-runs: expected a positive",
                  id="bad-option-value"),
     pytest.param(("render", "four_runs.yaml", "--out", "OUT", "--max-runs", "many"), "--max-runs: expected a whole",
                  id="non-numeric-option-value"),
     pytest.param(("render", "four_runs.yaml", "--out"), "--out: expected one argument", id="option-missing-value"),
-    pytest.param((), "COMMAND", id="no-command"),
-    pytest.param(("rendr", "four_runs.yaml"), "invalid choice: 'rendr'", id="unknown-command"),
+    pytest.param(("rendr", "four_runs.yaml"), "unknown command 'rendr': did you mean render?", id="unknown-command"),
 ])
 def test_usage_error(args: tuple[str, ...], says: str, tmp_path: Path) -> None:
     result = run_cli(*(tmp_path / "out" if a == "OUT" else a for a in args), cwd=CASES)

@@ -110,7 +110,7 @@ def test_generate_alias_module_entry_points_and_compat_name(tmp_path: Path) -> N
 def test_console_script_help_and_usage_errors() -> None:
     proc = subprocess.run(["ttgen", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "render" in proc.stdout
-    assert run_cli("render").code == 2
+    assert run_cli("diff").code == 2  # RUN is required
     assert run_cli("render", LORA, "--max-runs", "zero").code == 2
     assert run_cli("frobnicate").code == 2
 

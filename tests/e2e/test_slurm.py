@@ -123,7 +123,8 @@ def test_example_renders_array_and_per_run_scripts(tmp_path: Path) -> None:
     result = run_cli("render", EXAMPLE, "--out", tmp_path / "o")
     assert result.code == 0, result.err
     out = (tmp_path / "o").resolve()
-    assert f"Submit all runs to SLURM with: sbatch {out}/slurm/submit_array.sh" in result.out
+    assert f"  ttgen submit {tmp_path / 'o'}   # every run on SLURM (or: sbatch {out}/slurm/submit_array.sh)" \
+        in result.out.splitlines()
     scripts = sorted(p.name for p in (out / "slurm").glob("*.sh"))
     assert scripts == ["submit_array.sh"] + [f"submit_run_{i:03d}.sh" for i in range(6)]
     for name in scripts:

@@ -173,7 +173,9 @@ def test_targets_folders_configs_folders_and_files(tmp_path: Path, rendered: dic
     assert missing.code == 1
     assert f"{tmp_path / 'nope'}: no such file or folder" in missing.err
     assert f"{tmp_path}: no configs (run_*.yaml) in this folder" in missing.err
-    assert run_cli("validate").code == 2
+    # No target: the output folder found as `ttgen diff` finds it; here there is none.
+    nothing = run_cli("validate", cwd=tmp_path)
+    assert nothing.code == 1 and "no output folder here" in nothing.err and "hint: " in nothing.err
 
 
 def test_json_document(rendered: dict[str, Path]) -> None:
@@ -349,10 +351,15 @@ class FakeTerminal(io.StringIO):
 
 
 def test_progress_bar_on_a_terminal_and_plain_lines_otherwise() -> None:
-    from ttgen.cli.validate import Progress
+    from ttgen.cli.validate import PLAIN_PROGRESS_MIN
+    from ttgen.cli.progress import Progress
+
+    def Progress_(total: int, *, stream: Any) -> Progress:  # as `ttgen validate` makes it
+        return Progress(total, label="validating", unit="configs", stream=stream, delay=0.0,
+                        plain_min=PLAIN_PROGRESS_MIN)
 
     tty = FakeTerminal()
-    bar = Progress(200, stream=tty)
+    bar = Progress_(200, stream=tty)
     for done in range(1, 201):
         bar.update(done)
     bar.clear()
@@ -360,13 +367,13 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise() -> None:
     assert "\r\033[K" in text and "200/200 configs" in text and text.endswith("\r\033[K")
 
     plain = io.StringIO()
-    lines = Progress(200, stream=plain)
+    lines = Progress_(200, stream=plain)
     for done in range(1, 201):
         lines.update(done)
-    assert plain.getvalue().splitlines() == [f"validated {n}/200 configs" for n in range(20, 201, 20)]
+    assert plain.getvalue().splitlines() == [f"validating {n}/200 configs" for n in range(20, 201, 20)]
 
     short = io.StringIO()
-    quiet = Progress(10, stream=short)
+    quiet = Progress_(10, stream=short)
     for done in range(1, 11):
         quiet.update(done)
     assert short.getvalue() == ""

@@ -33,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp), str(src)],
                           capture_output=True, text=True, cwd=tmp, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    (built,) = tmp.glob("ttgen-*.whl")
+    (built,) = tmp.glob("torchtune_config_writer-*.whl")
     return built
 
 
@@ -56,7 +56,7 @@ def test_wheel_carries_templates_schemas_data_and_py_typed(wheel: Path) -> None:
     modules = {n for n in names if n.startswith("ttgen/") and n.endswith(".py")}
     in_checkout = {p.relative_to(REPO / "generator").as_posix() for p in (REPO / "generator" / "ttgen").rglob("*.py")}
     assert modules - {n for n in modules if n.startswith(("ttgen/templates/", "ttgen/schemas/"))} == in_checkout
-    version = re.search(r"ttgen-([^-]+)-", wheel.name)
+    version = re.search(r"torchtune_config_writer-([^-]+)-", wheel.name)
     assert version is not None
     from ttgen import __version__
 

@@ -21,27 +21,77 @@ import errno
 import importlib
 import io
 import os
+import re
 import signal
 import sys
 from typing import Any, Callable, Sequence
 
 from ..version import __version__
 from ..errors import UserError
+from ..text import did_you_mean
 from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
 
 SBATCH_COMMANDS = ("submit", "resubmit")  # they take sbatch's options after "--"
-COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit")
+COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit", "completion")
 
 
 def build_parser(prog: str = "ttgen") -> argparse.ArgumentParser:
+    """The whole parser, every command registered."""
+    return _parsers(prog)[0]
+
+
+def _parsers(prog: str) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and each command's own parser by name (aliases included)."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Turn one experiment.yaml into a folder of complete torchtune configs.")
+        prog=prog, description="Turn one experiment.yaml into a folder of complete torchtune configs.",
+        epilog="examples:\n  ttgen init llama3_2/1B_lora_single_device\n  ttgen render experiment.yaml --dry-run\n"
+               "  ttgen render experiment.yaml epochs=1\n\n`ttgen COMMAND --help` describes each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ttgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(f".{name}", __package__).register(sub)
-    return parser
+    return parser, dict(sub.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """The long options a command's parser knows, read from its usage text."""
+    return sorted(set(re.findall(r"--[A-Za-z][\w-]*", parser.format_help())))
+
+
+def _parse(argv: list[str], *, prog: str) -> argparse.Namespace | None:
+    """Parse *argv*; None when there was nothing to run (bare ``ttgen``: the command list is printed).
+
+    Beyond argparse: a mistyped command or option gets a did-you-mean, and the commands that
+    take command-line overrides (render, check) collect ``KEY=VALUE``, ``+KEY=VALUE`` and
+    ``~KEY`` words wherever they stand among the options.
+    """
+    parser, commands = _parsers(prog)
+    if not argv:
+        print(parser.format_help(), end="")
+        return None
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in commands and not any(a in ("-h", "--help", "--version") for a in argv):
+        parser.error(f"unknown command {command!r}: "
+                     + (did_you_mean(command, commands) or "see `ttgen --help` for the commands"))
+    args, extra = parser.parse_known_args(argv)
+    own = commands[args.command]
+    words: list[str] = []
+    unknown: list[str] = []
+    for word in extra:
+        (words if getattr(args, "takes_overrides", False) and not word.startswith("-") else unknown).append(word)
+    if unknown:
+        first = unknown[0]
+        # Compared without the dashes, which every option shares and which would make
+        # any short option look close (--bogus is not --out).
+        suggestion = did_you_mean(first.split("=", 1)[0].lstrip("-"), [o.lstrip("-") for o in _options(own)],
+                                  prefix="--") if first.startswith("-") else None
+        own.error(f"unrecognized argument{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)}"
+                  + (f" ({suggestion})" if suggestion else ""))
+    if words:
+        args.words = [*args.words, *words]
+    return args
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -126,7 +176,10 @@ def _main(argv: Sequence[str] | None, *, prog: str) -> int:
     if command in SBATCH_COMMANDS and "--" in argv:
         at = argv.index("--")
         argv, passed = argv[:at], argv[at + 1:]
-    args = build_parser(prog).parse_args(argv)
+    parsed = _parse(argv, prog=prog)
+    if parsed is None:
+        return EXIT_OK
+    args = parsed
     if passed is not None:
         args.sbatch_args = passed
     func: Callable[[argparse.Namespace], int] = args.func

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem, SourcePos
-from .output import EXIT_INVALID, EXIT_OK, envelope, plural, positive_int, print_json, print_problems
+from .output import (EXIT_INVALID, EXIT_OK, add_experiment_and_overrides, envelope, experiment_and_overrides, plural,
+                     positive_int, print_json, print_problems)
 
 if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays fast
     from ..review.check import CheckResult
@@ -21,10 +22,13 @@ if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("check", help="check that an output folder is exactly what EXPERIMENT renders now",
+                       epilog="examples:\n  ttgen check experiment.yaml --against outputs/study\n"
+                              "  ttgen check --against outputs/study --json   (./experiment.yaml)\n",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Render EXPERIMENT in a temporary place, as if into DIR, and compare every file "
                                    "with DIR (only manifest.yaml's created_at is ignored). Exit 0 when identical, "
                                    "1 with a unified diff per changed file otherwise.")
-    p.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="the experiment.yaml file")
+    add_experiment_and_overrides(p)
     p.add_argument("--against", type=Path, metavar="DIR", required=True,
                    help="the output folder to compare with (e.g. the one committed to your repository)")
     p.add_argument("--max-runs", type=positive_int, metavar="N", help="as for render")
@@ -77,14 +81,16 @@ def text_report(result: CheckResult) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..review.check import check_experiment
 
-    result = check_experiment(args.experiment, against=args.against, max_runs=args.max_runs,
-                              template_dir=args.templates)
+    experiment, overrides = experiment_and_overrides(args.words)
+    # No overrides given: those the folder records (its manifest), so it reproduces exactly.
+    result = check_experiment(experiment, against=args.against, max_runs=args.max_runs,
+                              template_dir=args.templates, overrides=overrides or None)
     print_problems(result.warnings)
     if args.json:
-        print_json(json_report(result, args.experiment))
+        print_json(json_report(result, experiment))
         return EXIT_OK if result.ok else EXIT_INVALID
     report = text_report(result)
     if report:
         sys.stdout.write(report)
-    print(verdict(result, args.experiment), file=sys.stdout if result.ok else sys.stderr)
+    print(verdict(result, experiment), file=sys.stdout if result.ok else sys.stderr)
     return EXIT_OK if result.ok else EXIT_INVALID

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import TMP_MARK
+from ..layout import DEFAULT_EXPERIMENT, TMP_MARK
 from .output import EXIT_OK, shown_path
 
 # What to do about an OSError while writing FILE, by errno.
@@ -39,9 +39,13 @@ _HINTS = {
 def register(sub: Any) -> None:
     p = sub.add_parser("init", help="write a starter experiment.yaml for a base config",
                        description="Write a commented starter experiment.yaml for BASE_CONFIG (a config torchtune "
-                                   "ships, see `ttgen ls`, or a YAML file), listing its most common knobs.")
+                                   "ships, see `ttgen ls`, or a YAML file), listing its most common knobs.",
+                       epilog="examples:\n  ttgen init llama3_2/1B_lora_single_device\n"
+                              "  ttgen init qwen2_5/0.5B_full_single_device --out studies/qwen.yaml\n"
+                              "  ttgen init my_base.yaml --force",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base", metavar="BASE_CONFIG", help="e.g. llama3_2/1B_lora_single_device, or my_base.yaml")
-    p.add_argument("--out", type=Path, default=Path("experiment.yaml"), metavar="FILE",
+    p.add_argument("--out", type=Path, default=Path(DEFAULT_EXPERIMENT), metavar="FILE",
                    help="where to write it (default: ./experiment.yaml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file (only a regular file)")
     p.set_defaults(func=run, writes_output=True)

@@ -13,7 +13,9 @@ from .output import EXIT_INVALID, EXIT_OK, envelope, print_json
 
 def register(sub: Any) -> None:
     p = sub.add_parser("ls", help="list torchtune's shipped configs and their recipes",
-                       description="List the configs torchtune ships, with their recipes (torch is not imported).")
+                       description="List the configs torchtune ships, with their recipes (torch is not imported).",
+                       epilog="examples:\n  ttgen ls\n  ttgen ls llama3_2\n  ttgen ls '*lora*' --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pattern", nargs="?", metavar="PATTERN", help="substring or glob, e.g. llama3_2 or '*lora*'")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run, json_command="ls")

@@ -13,9 +13,11 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import Problem
+from ..layout import DEFAULT_EXPERIMENT
 from ..text import plural, shown_path
 
 __all__ = ["EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_INTERRUPTED", "print_problems", "shown_path", "plural",
@@ -29,9 +31,28 @@ JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1, "st
 
 
 def print_problems(problems: Sequence[Problem]) -> None:
-    """Errors and warnings to stderr, one ``file:line:col: path: message`` each."""
+    """Errors and warnings to stderr, one ``file:line:col: path: message`` each.
+
+    On a terminal an error's line is red, a warning's yellow and its hint dim
+    (`ttgen.cli.style`: never into a file or a pipe, nor with ``NO_COLOR``).
+    """
+    from .style import colour_enabled
+
+    on = colour_enabled(sys.stderr)
     for p in problems:
-        print(p.format(), file=sys.stderr)
+        print(problem_text(p, colour=on), file=sys.stderr)
+
+
+def problem_text(problem: Problem, *, colour: bool) -> str:
+    """`Problem.format`'s text, the problem red (an error) or yellow (a warning) and the hint dim when *colour*."""
+    from .style import DIM, RED, YELLOW, paint
+
+    text = problem.format()
+    if not colour:
+        return text
+    head, sep, hint = text.partition("\n    hint: ")
+    head = paint(head, YELLOW if problem.severity == "warning" else RED, on=True)
+    return head + ("\n" + paint("    hint: " + hint, DIM, on=True) if sep else "")
 
 
 def positive_int(text: str) -> int:
@@ -95,3 +116,34 @@ def format_columns(rows: list[list[str]], *, width: int | None) -> str:
             last = "..." + last[-(widths[-1] - 3):]
         lines.append("  ".join([*(cell.ljust(w) for cell, w in zip(first, widths)), last]).rstrip())
     return "\n".join(lines)
+
+
+def add_experiment_and_overrides(p: argparse.ArgumentParser) -> None:
+    """The ``[EXPERIMENT] [KEY=VALUE | +KEY=VALUE | ~KEY ...]`` words of render and check."""
+    p.add_argument("words", nargs="*", metavar="[EXPERIMENT] [KEY=VALUE ...]",
+                   help=f"the experiment file (default: ./{DEFAULT_EXPERIMENT}), then overrides as for `tune run`: "
+                        "KEY=VALUE sets a key for every run, +KEY=VALUE adds a new key, ~KEY deletes one")
+    p.set_defaults(takes_overrides=True)
+
+
+def experiment_and_overrides(words: Sequence[str]) -> tuple[Path, list[str]]:
+    """Split render's and check's words into the experiment file and the overrides."""
+    from ..errors import ExperimentError, SourcePos
+    from ..plan.command_line import is_override
+
+    words = list(words)
+    if words and not is_override(words[0]):
+        experiment, overrides = Path(words[0]), words[1:]
+    else:
+        experiment, overrides = Path(DEFAULT_EXPERIMENT), words
+        if not experiment.is_file():
+            raise ExperimentError([Problem(f"no EXPERIMENT given, and there is no {DEFAULT_EXPERIMENT} here",
+                                           pos=SourcePos(str(Path.cwd())),
+                                           hint="name the file (ttgen render path/to/experiment.yaml), or write "
+                                                "one with `ttgen init BASE_CONFIG`")])
+    stray = [w for w in overrides if not is_override(w)]
+    if stray:
+        raise ExperimentError([Problem(f"{stray[0]!r} is not an override (KEY=VALUE, +KEY=VALUE or ~KEY)",
+                                       pos=SourcePos("command line"),
+                                       hint="give one EXPERIMENT file first, then overrides")])
+    return experiment, overrides

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .output import (EXIT_INVALID, EXIT_OK, EXIT_USAGE, envelope, plural, positive_int, print_json, print_problems,
-                     shown_path)
+from .output import (EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_experiment_and_overrides, envelope,
+                     experiment_and_overrides, plural, positive_int, print_json, print_problems, shown_path)
+from .progress import Progress
 
 SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
 
@@ -16,8 +17,13 @@ SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
 def register(sub: Any) -> None:
     for name in ("render", "generate"):
         p = sub.add_parser(name, help="render one config per run" + (" (alias of render)" if name == "generate" else ""),
-                           description="Render one torchtune config per run of EXPERIMENT into an output folder.")
-        p.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="the experiment.yaml file")
+                           description="Render one torchtune config per run of EXPERIMENT into an output folder.",
+                           epilog="examples:\n  ttgen render experiment.yaml --dry-run\n"
+                                  "  ttgen render experiment.yaml --out outputs/study\n"
+                                  "  ttgen render epochs=1 model.lora_rank=16 ~profiler   "
+                                  "(./experiment.yaml, with overrides)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_experiment_and_overrides(p)
         p.add_argument("--out", type=Path, metavar="DIR",
                        help="output folder (default: <output.base_dir>/<name>_<timestamp>)")
         p.add_argument("--force", action="store_true",
@@ -30,6 +36,7 @@ def register(sub: Any) -> None:
                        help="validate the written configs (as `ttgen validate`) into validation_report.txt; "
                             "exit 1 if any fails (the folder is still written)")
         p.add_argument("--json", action="store_true", help="print one JSON document for automation")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress display on a terminal")
         p.set_defaults(func=run, writes_output=True, json_command="render")
 
 
@@ -58,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
         print("ttgen render: --validate checks the written configs, so it cannot be combined with --dry-run",
               file=sys.stderr)
         return EXIT_USAGE
-    result = render_experiment(args.experiment, out=args.out, force=args.force, dry_run=args.dry_run,
-                               max_runs=args.max_runs, template_dir=args.templates, validate=args.validate)
+    experiment, overrides = experiment_and_overrides(args.words)
+    progress = Progress(label="rendering", unit="configs", stream=sys.stderr, quiet=args.quiet or args.json)
+    try:
+        result = render_experiment(experiment, out=args.out, force=args.force, dry_run=args.dry_run,
+                                   max_runs=args.max_runs, template_dir=args.templates, validate=args.validate,
+                                   overrides=overrides, progress=progress.update)
+    finally:
+        progress.clear()
     print_problems(result.warnings)
     plan = result.plan
     if args.json:
@@ -89,10 +102,38 @@ def run(args: argparse.Namespace) -> int:
     print(f"Rendered {plural(result.run_count, 'config')} of {plan.experiment.name} into {shown_path(result.output_dir)}")
     if result.validation is not None and not _print_validation(result.validation, result.output_dir):
         return EXIT_INVALID
+    print("Next:")
+    for line in next_steps(result):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def next_steps(result: Any) -> list[str]:
+    """The commands a researcher runs after a render, with this folder's real paths."""
+    import shlex
+
+    from ..layout import config_file
+
+    folder = shown_path(result.output_dir)
+    q = shlex.quote(folder)
+    first = next(iter(result.plan.sweep)).run_id
+    lines = [f"ttgen validate {q}", f"ttgen diff {first} --dir {q}"]
+    plan = result.plan
+    if plan.slurm is not None:
+        words = plan.slurm.launch.tune_args
+    elif plan.base.recipe:
+        recipe = plan.base.recipe
+        if recipe.endswith(".py"):
+            recipe = str((plan.experiment.folder / recipe).resolve())
+        words = ["run", *(["--nproc_per_node", "1"] if plan.base.supports_distributed else []), recipe]
+    else:
+        words = ["run", "RECIPE"]  # a base_config_file without framework_config.recipe
+    config = f"{folder}/{config_file(first)}"
+    lines.append(f"tune {shlex.join(words)} --config {shlex.quote(config)}   # train {first} here")
     command = _sbatch(result)
     if command:
-        print(f"Submit all runs to SLURM with: {command}")
-    return EXIT_OK
+        lines.append(f"ttgen submit {q}   # every run on SLURM (or: {command})")
+    return lines
 
 
 def _sbatch(result: Any) -> str | None:

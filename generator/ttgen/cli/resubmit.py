@@ -20,7 +20,9 @@ def register(sub: Any) -> None:
                               "  ttgen resubmit DIR --failed --oom-retry\n"
                               "  ttgen resubmit DIR --runs 3 --set optimizer.lr=1e-4 -- --time=08:00:00",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, metavar="DIR", help="the output folder ttgen render wrote")
+    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
+                   help="the output folder ttgen render wrote (default: the current folder when it is one, else the "
+                        "newest output folder of ./experiment.yaml, else of ./outputs)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--failed", action="store_true",
                        help="the runs ttgen status shows as FAILED, OUT_OF_MEMORY, TIMEOUT or CANCELLED")
@@ -37,7 +39,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..jobs.resubmit import resubmit_runs
+    from ..review.folders import find_output_folder
 
+    args.dir = find_output_folder(args.dir)
     result = resubmit_runs(args.dir, failed=args.failed, runs=args.runs, sets=args.sets, oom_retry_=args.oom_retry,
                            resume_=args.resume, sbatch_args=args.sbatch_args, dry_run=args.dry_run)
     report(result)

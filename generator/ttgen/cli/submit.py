@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays 
 def add_sbatch_args(p: argparse.ArgumentParser) -> None:
     # Split off by ttgen.cli.app before parsing; only documented here.
     p.set_defaults(sbatch_args=[])
-    p.usage = f"{p.prog} DIR [options] [-- SBATCH_ARGS ...]"
+    p.usage = f"{p.prog} [DIR] [options] [-- SBATCH_ARGS ...]"
     p.epilog = ("SBATCH_ARGS: after --, options for sbatch; they override the script's #SBATCH lines "
                 "(e.g. -- --partition=debug --time=00:10:00)\n\n" + (p.epilog or ""))
 
@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
                               "  ttgen submit DIR --runs 0,3-5 --dry-run\n"
                               "  ttgen submit DIR -- --partition=debug --gres=none",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, metavar="DIR", help="the output folder ttgen render wrote")
+    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
+                   help="the output folder ttgen render wrote (default: the current folder when it is one, else the "
+                        "newest output folder of ./experiment.yaml, else of ./outputs)")
     p.add_argument("--runs", metavar="RUNS", help="only these runs: numbers or run ids, ranges with - (0,3-5)")
     p.add_argument("--dry-run", action="store_true", help="print the sbatch commands; submit and record nothing")
     p.add_argument("--force", action="store_true",
@@ -67,7 +69,9 @@ def report(result: SubmitResult) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..jobs.resubmit import resume_runs
     from ..jobs.submit import submit_sweep
+    from ..review.folders import find_output_folder
 
+    args.dir = find_output_folder(args.dir)
     if args.resume:
         result = resume_runs(args.dir, runs=args.runs, sbatch_args=args.sbatch_args, dry_run=args.dry_run,
                              force=args.force)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .output import EXIT_INVALID, EXIT_OK, envelope, print_json, print_problems
+from .progress import Progress
 
 PLAIN_PROGRESS_MIN = 100  # without a terminal, report progress only for runs this long
-BAR_WIDTH = 30
 
 
 def register(sub: Any) -> None:
@@ -21,64 +20,30 @@ def register(sub: Any) -> None:
                     "configs/run_*.yaml) or config files. Level 1 (always): each config loads with OmegaConf, "
                     "interpolations resolve, _component_ values are dotted names, well-known keys have the "
                     "types recipes need. Level 2 (when torchtune is importable): every _component_, nested "
-                    "ones included, imports and accepts its keyword arguments.")
-    p.add_argument("targets", nargs="+", type=Path, metavar="DIR_OR_CONFIGS",
-                   help="output folders, configs/ folders or config files")
+                    "ones included, imports and accepts its keyword arguments.",
+        epilog="examples:\n  ttgen validate outputs/study\n  ttgen validate --level 1   (the newest output folder)\n"
+               "  ttgen validate outputs/study/configs/run_003.yaml --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("targets", nargs="*", type=Path, metavar="DIR_OR_CONFIGS",
+                   help="output folders, configs/ folders or config files (default: the current folder when it is "
+                        "an output folder, else the newest output folder of ./experiment.yaml, else of ./outputs)")
     p.add_argument("--level", type=int, choices=(1, 2),
                    help="1: never import torch; 2: require torchtune (default: 2 when torchtune is importable, else 1)")
     p.add_argument("--json", action="store_true", help="print one JSON document for automation")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(func=run, json_command="validate")
-
-
-class Progress:
-    """A progress bar on a terminal; a plain line every tenth of a long run otherwise."""
-
-    def __init__(self, total: int, *, stream: TextIO) -> None:
-        self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.active = self.tty or total >= PLAIN_PROGRESS_MIN
-        self._last_draw = 0.0
-        self._shown = False
-        self._next_plain = max(1, total // 10)
-
-    def status(self, text: str) -> None:
-        if not self.active:
-            return
-        if self.tty:
-            self.stream.write("\r\033[K" + text)
-            self._shown = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def update(self, done: int) -> None:
-        if not self.active:
-            return
-        if self.tty:
-            now = time.monotonic()
-            if done < self.total and now - self._last_draw < 0.1:
-                return
-            self._last_draw = now
-            filled = BAR_WIDTH * done // max(self.total, 1)
-            self.status(f"validating [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{self.total} configs")
-        elif done >= self._next_plain or done == self.total:
-            self.status(f"validated {done}/{self.total} configs")
-            self._next_plain = done + max(1, self.total // 10)
-
-    def clear(self) -> None:
-        if self.tty and self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._shown = False
 
 
 def run(args: argparse.Namespace) -> int:
     from ..validate.validator import Validator, find_configs
 
-    configs = find_configs(args.targets)
+    from ..review.folders import find_output_folder
+
+    configs = find_configs(args.targets or [find_output_folder(None)])
     validator = Validator(level=args.level)
-    progress = Progress(len(configs), stream=sys.stderr)
+    # As before the move to cli/progress.py: shown at once, and plain lines for long runs in logs.
+    progress = Progress(len(configs), label="validating", unit="configs", stream=sys.stderr, delay=0.0,
+                        plain_min=PLAIN_PROGRESS_MIN, quiet=args.quiet)
     if validator.wants_torchtune():
         progress.status("importing torchtune (and torch) for level 2 checks ...")
     try:

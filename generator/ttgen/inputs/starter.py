@@ -3,6 +3,8 @@
 The starter names the base, sweeps one sensible knob, and lists the config's
 most common knobs as commented-out controls with their base values, so a
 researcher edits rather than types paths. It always renders as written.
+Its first line points editors to the installed JSON Schema of experiment.yaml
+(docs/editors-and-shells.md); YAML readers take it for a comment.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaseConfigError, OutputError, Problem, SourcePos
+from ..resources import experiment_schema_file
 from ..tree import ConfigPath, PathTable, split_dotted
 from ..yamlio.dump import flow_text
 from ..yamlio.load import read_yaml_file
@@ -46,6 +49,20 @@ SWEEP_CANDIDATES: tuple[tuple[str, str, str], ...] = (
     ("learning_rate", "optimizer.lr", "[1e-5, 3e-5]"),
     ("seed", "seed", "[1, 2]"),
 )
+
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
+
+
+def schema_line() -> str | None:
+    """The first line of a starter: editors with the YAML language server (VS Code's YAML
+    extension, Neovim, ...) then check and complete the file against ttgen's own JSON Schema.
+
+    It names the schema of the installed ttgen, so it matches the version that renders the
+    file; None when the schema is not a file on disk.
+    """
+    schema = experiment_schema_file()
+    return None if schema is None else SCHEMA_COMMENT + schema.as_uri()
 
 
 def _name_for(base: str) -> str:
@@ -97,7 +114,9 @@ def starter_experiment(base: str, *, out: Path) -> str:
         return table.entries.get(split_dotted(path))
 
     sweep = next(((k, p, v) for k, p, v in SWEEP_CANDIDATES if split_dotted(p) in table), None)
-    lines = [
+    schema = schema_line()
+    lines = [schema] if schema else []
+    lines += [
         f"# Starter experiment for {base}" + (f" (recipe: {recipe})" if recipe else "") + ", written by `ttgen init`.",
         "# Edit it, check the runs with `ttgen render experiment.yaml --dry-run`, then render.",
         "# Keys resolve to the base config's dotted paths (docs/experiment.md: how keys are resolved).",

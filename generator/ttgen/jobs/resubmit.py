@@ -22,7 +22,7 @@ from ..errors import JobsError, Problem, SourcePos, UserError
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, config_file
 from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
-from ..review.folders import read_file, read_run_mapping, recorded_changes
+from ..review.folders import read_file, read_run_mapping, recorded_changes, recorded_overrides
 
 from ..yamlio.load import load_yaml_text
 from .cluster import Cluster
@@ -137,7 +137,7 @@ def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> lis
     with tempfile.TemporaryDirectory(prefix=".ttgen-resubmit-", dir=folder.resolve().parent) as tmp:
         fresh = Path(tmp) / "folder"
         result = render_experiment(folder / EXPERIMENT_FILE, out=fresh, final_dir=folder.resolve(), base=base,
-                                   run_changes=merged, max_runs=sys.maxsize)
+                                   run_changes=merged, max_runs=sys.maxsize, overrides=recorded_overrides(folder))
         changed = sorted(rel for rel, digest in result.files.items() if old_files.get(rel) != digest)
         allowed = {MAPPING_FILE, MANIFEST_FILE} | {f"{CONFIGS_DIR}/{r}.yaml" for r in merged}
         surprising = [rel for rel in changed if rel not in allowed]

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ExperimentError, Problem, ProblemCollector, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig, load_base_config
 from ..inputs.experiment import Experiment, load_experiment
 from ..layout import free_output_folder
 from ..tree import MISSING, ConfigPath, PathTable, display_path, dotted, lookup, paths_written, value_key
+from .command_line import COMMAND_LINE, parse_overrides
 from .derive import Derivation, compile_value, is_template, make_sandbox
 from .identity import IDENTITY_KEY, METRIC_LOGGER, identity_block, tracker_fields
 from .merge import MergedConfig, compatible, component_warnings, merge_collecting, merge_overrides
@@ -91,7 +92,8 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
 def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                     base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
-                    run_changes: Mapping[str, Mapping[str, object]] | None = None) -> Plan:
+                    run_changes: Mapping[str, Mapping[str, object]] | None = None,
+                    overrides: Sequence[str] = ()) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
@@ -112,17 +114,22 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     the first such name not taken yet.
     *run_changes*: values `ttgen resubmit` set in some runs, ``{run_id: {dotted key: value}}``
     (a key starting with ``+`` may be new); they are applied last, with origin "resubmit".
+    *overrides*: command-line overrides (``epochs=1``, ``+new.key=1``, ``~profiler``,
+    `ttgen.plan.command_line`), resolved and checked like controls, with origin "command line".
     """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
     base = base if base is not None else load_base_config(exp)
     problems = ProblemCollector()
+    command_line = parse_overrides(overrides, problems)
     original = PathTable.from_tree(base.data)
-    deletes = resolve_deletes(exp, original, problems)
+    deletes = resolve_deletes(exp, original, problems, command_line=command_line.deletes,
+                              command_line_pos=COMMAND_LINE)
     start = MergedConfig(tree=base.data, sources={p: t for p, t in base.doc.plain_text.items()
                                                   if all(isinstance(k, str) for k in p)})
     after_delete = merge_overrides(start, (), deletes=deletes)
     table = PathTable.from_tree(after_delete.tree)
-    resolved = resolve_experiment(exp, table=table, original=original, deletes=deletes, problems=problems)
+    resolved = resolve_experiment(exp, table=table, original=original, deletes=deletes, problems=problems,
+                                  command_line=command_line.sets, command_line_pos=COMMAND_LINE)
 
     env = make_sandbox()
     derived_controls: list[tuple[Override, Derivation]] = []
@@ -212,6 +219,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
     plan.run_changes = _run_changes(plan, run_changes or {}, problems)
+    plan.command_line = tuple(overrides)
     _check_derived(plan, problems)
     problems.raise_if_errors(ExperimentError)
     plan._shared_output_dirs = _prepass(plan, problems)

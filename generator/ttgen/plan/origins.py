@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from ..tree import ConfigPath, dotted
 
-OverrideKind = Literal["control", "variable", "auto", "resubmit"]  # what sets a value in a run
-OriginKind = Literal["variable", "control", "delete", "auto", "resubmit", "unknown"]  # what a diff row can come from
+OverrideKind = Literal["control", "variable", "auto", "resubmit", "command line"]  # what sets a value in a run
+OriginKind = Literal["variable", "control", "delete", "auto", "resubmit", "command line", "unknown"]  # what a diff row can come from
 
 # Why ttgen set a value itself (the key of an "auto" origin).
 AUTO_SHARED_OUTPUT_DIR = "per-run output_dir"  # runs shared an output_dir: each got <dir>/<run_id>
@@ -45,7 +45,8 @@ class Origin:
         if self.kind == "unknown":
             return "unknown"
         # "control" alone when the key written is the path itself.
-        if self.kind in ("control", "resubmit") and self.key is not None and self.key.lstrip("+") == dotted(self.path):
+        if self.kind in ("control", "resubmit", "command line") and self.key is not None \
+                and self.key.lstrip("+") == dotted(self.path):
             return self.kind
         return f"{self.kind}: {self.key}"
 

@@ -9,7 +9,7 @@ with suggestions; near-misses of existing keys are warnings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ProblemCollector, SourcePos
 from ..inputs.experiment import Experiment
@@ -122,8 +122,9 @@ class Resolver:
         self.problems = problems
         self.aliases = aliases()
 
-    def resolve(self, written: str, doc_path: Key) -> Resolved | None:
-        pos = self.exp.doc.key_pos(doc_path)
+    def resolve(self, written: str, doc_path: Key, *, pos: SourcePos | None = None) -> Resolved | None:
+        """Where *written* lands; *pos* is where it was written when not in experiment.yaml (the command line)."""
+        pos = pos or self.exp.doc.key_pos(doc_path)
         where = display_path(doc_path)
         forced = any(part.startswith("+") for part in written.split("."))
         key = ".".join(part.lstrip("+") for part in written.split("."))
@@ -200,8 +201,12 @@ class Resolver:
 
 
 def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable,
-                       deletes: tuple[ConfigPath, ...], problems: ProblemCollector) -> ResolvedExperiment:
-    """Resolve every control and variable key; problems are collected, not raised."""
+                       deletes: tuple[ConfigPath, ...], problems: ProblemCollector,
+                       command_line: Sequence[tuple[str, str, Any]] = (),
+                       command_line_pos: SourcePos | None = None) -> ResolvedExperiment:
+    """Resolve every control and variable key, then the command line's ``(argument, key, value)``
+    overrides (they win over a control of the same path, and may not set a variable's);
+    problems are collected, not raised."""
     resolver = Resolver(table, original=original, exp=exp, problems=problems)
     seen: dict[ConfigPath, Override | Variable] = {}
 
@@ -241,19 +246,42 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
                       doc_path=doc_path, sources=exp.doc.plain_text, positions=exp.doc.positions)
         if claim(res.path, ov, pos, display_path(doc_path)):
             controls.append(ov)
+    for arg, key, value in command_line:
+        res = resolver.resolve(key, (arg,), pos=command_line_pos)
+        if res is None:
+            continue
+        other = seen.get(res.path)
+        if isinstance(other, Variable):
+            problems.error(f"{dotted(res.path)} is variable {other.name!r} (line {other.pos.line}): a command-line "
+                           "value would replace it in every run", pos=command_line_pos, path=arg,
+                           hint="override a control, or change the variable's values in experiment.yaml")
+            continue
+        if other is not None:  # the command line wins over a control, as in Hydra and `tune run`
+            controls = [c for c in controls if c.path != res.path]
+        # The value's text as typed (1e-4 stays 1e-4), when it is a plain one-line scalar.
+        text = arg.partition("=")[2].strip()
+        plain = not isinstance(value, (dict, list)) and text and "#" not in text and "\n" not in text
+        ov = Override(key=key, path=res.path, value=value, origin="command line",
+                      pos=command_line_pos or exp.doc.pos(()), doc_path=(arg,), sources={(arg,): text} if plain else {})
+        seen[res.path] = ov
+        controls.append(ov)
     return ResolvedExperiment(deletes=deletes, controls=tuple(controls), variables=tuple(variables))
 
 
-def resolve_deletes(exp: Experiment, table: PathTable, problems: ProblemCollector) -> tuple[ConfigPath, ...]:
-    """Resolve `delete:` entries (exact path, alias or unique name); a missing path is a warning.
+def resolve_deletes(exp: Experiment, table: PathTable, problems: ProblemCollector, *,
+                    command_line: Sequence[tuple[str, str]] = (),
+                    command_line_pos: SourcePos | None = None) -> tuple[ConfigPath, ...]:
+    """Resolve `delete:` entries (exact path, alias or unique name), then the command line's
+    ``~key`` ones; a missing path is a warning in experiment.yaml, an error on the command line.
 
     A malformed path (an empty part: ``.lr``, ``optimizer..lr``, ``lr.``) is an error.
     """
     names = aliases()
     out: list[ConfigPath] = []
-    for i, written in enumerate(exp.delete):
-        doc_path: Key = ("delete", i)
-        pos = exp.doc.pos(doc_path)
+    entries: list[tuple[str, Key, SourcePos, bool]] = [
+        (written, ("delete", i), exp.doc.pos(("delete", i)), False) for i, written in enumerate(exp.delete)]
+    entries += [(key, (arg,), command_line_pos or exp.doc.pos(()), True) for arg, key in command_line]
+    for written, doc_path, pos, strict in entries:
         parts = split_dotted(written)
         if "" in parts:  # ".lr", "optimizer..lr", "lr.": a typo, never a path (keys are not empty)
             cleaned = ".".join(p for p in parts if p)
@@ -271,9 +299,11 @@ def resolve_deletes(exp: Experiment, table: PathTable, problems: ProblemCollecto
             path = None
         if path is None:
             close = close_matches(written, table.dotted_paths(), cutoff=0.7)
-            problems.warn(f"delete: {written!r} does not exist in the base config; nothing deleted",
-                          pos=pos, path=display_path(doc_path),
-                          hint=f"did you mean {close[0]!r}?" if close else "remove it from delete:")
+            report = problems.error if strict else problems.warn
+            report(f"delete: {written!r} does not exist in the base config; nothing deleted",
+                   pos=pos, path=display_path(doc_path),
+                   hint=f"did you mean {close[0]!r}?" if close else
+                   ("remove it from the command line" if strict else "remove it from delete:"))
             continue
         out.append(path)
     return tuple(out)

@@ -82,6 +82,8 @@ class Plan:
     # Values `ttgen resubmit` changed in some runs (--set, --oom-retry, --resume), by run id;
     # applied after everything experiment.yaml sets, and recorded in the manifest.
     run_changes: dict[str, tuple[Override, ...]] = field(default_factory=dict)
+    # The command-line overrides as given (``epochs=1``, ``~profiler``), recorded in the manifest.
+    command_line: tuple[str, ...] = ()
 
     @property
     def variables(self) -> tuple[Variable, ...]:

@@ -11,7 +11,7 @@ import datetime as _dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jinja2
 
@@ -175,7 +175,8 @@ def _check_inputs_unchanged(plan: Plan) -> None:
 
 def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: bool = False,
                  env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
-                 final_dir: Path | None = None, validate: bool = False) -> WrittenOutput:
+                 final_dir: Path | None = None, validate: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> WrittenOutput:
     """Render every run into *target*, atomically; returns the final folder and file hashes.
 
     With *validate*, the configs are validated (`ttgen.validate`) in the temporary
@@ -201,18 +202,22 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
         folder.write_bytes(BASE_FILE, base.doc.raw, mode=_copy_mode(base.doc.file_mode))
         folder.mkdir(CONFIGS_DIR)
         current: list[RunConfig] = []
+        total = len(plan)
 
         def written_runs() -> Iterator[RunConfig]:
             # One pass over the runs: each config is written just before the mapping
             # template streams that run's entry, so runs are generated once, never held.
-            for run in plan.runs():
+            for done, run in enumerate(plan.runs(), 1):
                 current[:] = [run]
                 folder.write_text(config_file(run.run_id), renderer.render(run))
+                if progress is not None:
+                    progress(done, total)
                 yield run
 
         try:
             folder.stream_text(MAPPING_FILE, mapping.generate(
-                experiment_name=exp.name, run_count=len(plan), runs=mapping_rows(plan, written_runs())))
+                experiment_name=exp.name, run_count=len(plan), runs=mapping_rows(plan, written_runs()),
+                command_line=list(plan.command_line)))
         except ValueProblem as conflict:
             p = conflict.problem
             run_id = current[0].run_id if current else "a run"
@@ -243,6 +248,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             files=sorted(files.items()),
             run_changes={run_id: {ov.key: ov.value for ov in changes}
                          for run_id, changes in sorted(plan.run_changes.items()) if changes},
+            command_line=list(plan.command_line),
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
     return WrittenOutput(folder.target, folder.files, validation)
@@ -252,7 +258,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
                       validate: bool = False, base: BaseConfig | None = None,
-                      run_changes: Mapping[str, Mapping[str, object]] | None = None) -> RenderResult:
+                      run_changes: Mapping[str, Mapping[str, object]] | None = None,
+                      overrides: Sequence[str] = (), progress: Callable[[int, int], None] | None = None) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
     Examples:
@@ -262,7 +269,9 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
 
     *final_dir*: see `write_output` (where absolute paths in SLURM scripts and runs' output
     folders point). *base* and *run_changes*: as for `plan_experiment` (``ttgen resubmit``
-    re-renders a folder against its recorded base with the runs' changes).
+    re-renders a folder against its recorded base with the runs' changes). *overrides*:
+    command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
+    *progress*: called with the number of configs written so far and the total, after each one.
     """
     local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
     if out is not None:
@@ -270,7 +279,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
-                           run_changes=run_changes)
+                           run_changes=run_changes, overrides=overrides)
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
     if dry_run:
         return result
@@ -282,13 +291,14 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
             plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
-                                   base=base, run_changes=run_changes)
+                                   base=base, run_changes=run_changes, overrides=overrides)
             result.plan = plan
     else:
         target = Path(out)
     try:
         written = write_output(plan, target, force=force, env=env, now=local_now, reserved=reserved,
-                               final_dir=Path(final_dir) if final_dir else None, validate=validate)
+                               final_dir=Path(final_dir) if final_dir else None, validate=validate,
+                               progress=progress)
     except BaseException:
         if reserved:  # failed before the folder took its place: give the name back
             try:

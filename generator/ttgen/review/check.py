@@ -29,13 +29,14 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import Problem, RunLookupError, SourcePos
 from ..layout import MANIFEST_FILE, REPORT_FILE
 from ..plan.build import plan_experiment
 from ..render.environment import make_environment
 from ..render.output import write_output
-from .folders import recorded_changes
+from .folders import recorded_changes, recorded_overrides
 
 _CREATED_AT = re.compile(rb"^created_at:[^\n]*\n?", re.M)
 
@@ -165,13 +166,16 @@ def compare_folders(against: Path, fresh: Path) -> CheckResult:
 
 
 def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: int | None = None,
-                     template_dir: Path | None = None) -> CheckResult:
+                     template_dir: Path | None = None, overrides: Sequence[str] | None = None) -> CheckResult:
     """Render *experiment_path* as if into *against*, in a temporary place, and compare every file.
 
     Examples:
         >>> result = check_experiment("experiment.yaml", against=Path("outputs/study"))  # doctest: +SKIP
         >>> result.ok, len(result.compared)  # doctest: +SKIP
         (True, 12)
+
+    *overrides*: command-line overrides to render with; None: those the folder records
+    (its manifest's ``command_line``), so a folder rendered with overrides checks clean.
     """
     against = Path(against)
     if not against.is_dir():
@@ -180,7 +184,8 @@ def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: in
                                       hint="pass --against the output folder to compare with (render it first)")])
     # What `ttgen resubmit` changed is part of the folder's record: the fresh render applies it too.
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=against.resolve(),
-                           run_changes=recorded_changes(against))
+                           run_changes=recorded_changes(against), overrides=recorded_overrides(against)
+                           if overrides is None else overrides)
     env = make_environment(template_dir)
     with tempfile.TemporaryDirectory(prefix="ttgen-check-") as tmp:
         fresh, _ = write_output(plan, Path(tmp) / (against.resolve().name or "out"), env=env,

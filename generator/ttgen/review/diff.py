@@ -31,7 +31,7 @@ from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_yaml_file
 from ..yamlio.types import yaml_type_name
 from .compare import Change, tree_differences
-from .folders import match_run, read_config, recorded_changes, run_ids
+from .folders import match_run, read_config, recorded_changes, recorded_overrides, run_ids
 
 @dataclass(frozen=True)
 class Difference:
@@ -134,7 +134,7 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
                                output_folder=output_folder,
                                base=recorded_base_config(folder, recorded), slurm=False,
-                               run_changes=recorded_changes(folder))
+                               run_changes=recorded_changes(folder), overrides=recorded_overrides(folder))
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
         return None, Problem("cannot tell where differences come from (origin: unknown): the folder's "

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, RunLookupError, SourcePos, UserError
-from ..layout import DEFAULT_BASE_DIR, MANIFEST_FILE, MAPPING_FILE, timestamped_folders
+from ..layout import (DEFAULT_BASE_DIR, DEFAULT_EXPERIMENT, MANIFEST_FILE, MAPPING_FILE, folder_experiment,
+                      timestamped_folders)
 from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_own_yaml, read_yaml_file
 
@@ -24,8 +25,9 @@ def find_output_folder(folder: Path | None) -> Path:
     """The folder ``ttgen diff`` reads (docs/contract.md §7).
 
     *folder* (``--dir``) must be an output folder. Without it: the current folder
-    when it holds ``configs/run_mapping.yaml``, else the newest timestamped
-    output folder under ``./outputs``.
+    when it holds ``configs/run_mapping.yaml``; else, beside an ``experiment.yaml``, the
+    newest output folder of that experiment (``<output.base_dir>/<name>_<timestamp>``);
+    else the newest timestamped output folder under ``./outputs``.
     """
     if folder is not None:
         if not folder.exists():
@@ -40,6 +42,9 @@ def find_output_folder(folder: Path | None) -> Path:
         return folder
     if Path(MAPPING_FILE).is_file():
         return Path(".")
+    own = _newest_of_experiment(Path(DEFAULT_EXPERIMENT))
+    if own is not None:
+        return own
     outputs = Path(DEFAULT_BASE_DIR)
     if not outputs.is_dir():
         raise _folder_problem(f"no output folder here: the current folder has no {MAPPING_FILE} "
@@ -55,6 +60,29 @@ def find_output_folder(folder: Path | None) -> Path:
         raise _folder_problem(f"the newest output folder has no {MAPPING_FILE}", newest,
                               hint="pass --dir DIR to choose another folder")
     return newest
+
+
+def _newest_of_experiment(experiment: Path) -> Path | None:
+    """The newest default output folder of *experiment* (its name and output.base_dir), if any.
+
+    Read without checking the file against the schema: a broken experiment.yaml simply
+    finds nothing here, and the caller falls back to ./outputs.
+    """
+    if not experiment.is_file():
+        return None
+    try:
+        data = read_own_yaml(experiment, what="experiment file", error_cls=RunLookupError)
+    except UserError:
+        return None
+    meta = data.get("experiment") if isinstance(data, dict) else None
+    output = data.get("output") if isinstance(data, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    base_dir = output.get("base_dir") if isinstance(output, dict) else None
+    if not isinstance(name, str):
+        return None
+    parent = experiment.parent / Path(base_dir if isinstance(base_dir, str) else DEFAULT_BASE_DIR).expanduser()
+    mine = [p for p in timestamped_folders(parent) if folder_experiment(p.name) == name]
+    return mine[-1] if mine else None
 
 
 def read_file(folder: Path, rel: str, *, what: str) -> YamlDocument:
@@ -108,22 +136,34 @@ def match_run(name: str, ids: list[str], *, folder: Path) -> str:
 
 
 RESUBMIT_CHANGES = "resubmit_changes"  # the manifest's entry of what `ttgen resubmit` changed
+COMMAND_LINE = "command_line"  # the manifest's entry of the command-line overrides of the render
+
+
+def _manifest_value(folder: Path, key: str) -> Any:
+    """One top-level entry of the folder's manifest; None when absent or unreadable."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry(key)
+    except UserError:
+        return None
+    return doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None
 
 
 def recorded_changes(folder: Path) -> dict[str, dict[str, Any]]:
     """What ``ttgen resubmit`` changed in the folder's runs (``{run_id: {key: value}}``), from
     its manifest; empty when nothing was changed or there is no readable manifest."""
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        return {}
-    try:
-        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry(RESUBMIT_CHANGES)
-    except UserError:
-        return {}
-    data = doc.data.get(RESUBMIT_CHANGES) if doc is not None and isinstance(doc.data, dict) else None
+    data = _manifest_value(folder, RESUBMIT_CHANGES)
     if not isinstance(data, dict):
         return {}
     return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
+
+
+def recorded_overrides(folder: Path) -> list[str]:
+    """The command-line overrides the folder was rendered with (``["epochs=1", "~profiler"]``)."""
+    data = _manifest_value(folder, COMMAND_LINE)
+    return [str(a) for a in data] if isinstance(data, list) else []
 
 
 def read_run_mapping(folder: Path) -> dict[str, dict[str, Any]]:
