@@ -11,8 +11,14 @@ try:
     from .cli import main
 
     code = main()
-except KeyboardInterrupt:
+except BaseException as exc:  # Ctrl-C, also as Python may wrap it (ttgen.cli.interrupted)
     import sys
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, KeyboardInterrupt):
+        cause = cause.__cause__
+    if cause is None:
+        raise
 
     try:
         print("ttgen: interrupted", file=sys.stderr)

@@ -54,13 +54,18 @@ class Problem:
     severity: Severity = "error"
     run_id: str | None = None
     level: int | None = None
+    # Every run the same problem holds for, when findings are grouped (the first is run_id's):
+    # shown once as ``3 runs (run_000, run_001, run_002)`` instead of three times.
+    runs: tuple[str, ...] = ()
 
     def format(self) -> str:
         """Render as ``file:line:col: [run_id: ]path: message`` plus an indented hint line."""
         parts = []
         if self.pos is not None:
             parts.append(str(self.pos))
-        if self.run_id:
+        if len(self.runs) > 1:
+            parts.append(f"{len(self.runs)} runs ({abbreviated(self.runs)})")
+        elif self.run_id:
             parts.append(self.run_id)
         if self.path:
             parts.append(self.path)
@@ -84,6 +89,7 @@ class Problem:
             "hint": self.hint,
             "run_id": self.run_id,
             "level": self.level,
+            "runs": list(self.runs) if self.runs else ([self.run_id] if self.run_id else []),
         }
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
@@ -91,6 +97,18 @@ class Problem:
         if self.pos is None:
             return ("", 0, 0, self.path or "", self.message)
         return (self.pos.file, self.pos.line, self.pos.col, self.path or "", self.message)
+
+
+def abbreviated(ids: tuple[str, ...] | list[str], *, head: int = 3, tail: int = 2) -> str:
+    """Run ids shown short: all of a few, else the first and last ones.
+
+    Examples:
+        >>> abbreviated(["run_000", "run_001"]), abbreviated([f"run_{i:03d}" for i in range(40)])
+        ('run_000, run_001', 'run_000, run_001, run_002, ..., run_038, run_039')
+    """
+    if len(ids) <= head + tail + 1:
+        return ", ".join(ids)
+    return ", ".join([*ids[:head], "...", *ids[-tail:]])
 
 
 class TtgenError(Exception):

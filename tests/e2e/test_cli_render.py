@@ -162,7 +162,8 @@ def test_json_is_strict_even_for_nan_and_infinity(tmp_path: Path) -> None:
     """jq and JSON.parse reject NaN: such floats are written as YAML spells them."""
     exp = write(tmp_path / "e.yaml", "experiment: {name: x, framework: torchtune}\n"
                 "framework_config: {base_config: llama3_2/1B_lora_single_device}\n"
-                "variables: {lora_dropout: [.nan, .inf, 0.1]}\n")
+                # A key no rule checks (a NaN dropout would be refused, rightly, before the JSON).
+                "variables: {loss.ignore_scale: [.nan, .inf, 0.1]}\n")
 
     def refuse(constant: str) -> None:
         raise AssertionError(f"not strict JSON: {constant}")
@@ -170,4 +171,4 @@ def test_json_is_strict_even_for_nan_and_infinity(tmp_path: Path) -> None:
     result = run_cli("render", exp, "--dry-run", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out, parse_constant=refuse)
-    assert [r["variables"]["lora_dropout"] for r in doc["runs"]] == [".nan", ".inf", 0.1]
+    assert [r["variables"]["loss.ignore_scale"] for r in doc["runs"]] == [".nan", ".inf", 0.1]

@@ -45,7 +45,7 @@ GOLDEN_CASES = _golden_cases()
 BASE = """\
 output_dir: /scratch/study
 name: "8"
-epochs: 2
+warmup: 2  # a key no recipe rule checks: diff tests may give it a float
 seed: null
 log_dir: ${output_dir}/logs
 model:
@@ -75,7 +75,7 @@ variables:
 controls:
   learning_rate: 3e-4
   name: "16"
-  epochs: 2.0
+  warmup: 2.0
   model:
     dropout: null
   +notes: hello
@@ -141,7 +141,7 @@ def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
     assert doc["after"]["variables"] == {"lora_attn_modules": ["q_proj", "k_proj", "v_proj"], "seed": 1}
     rows = by_path(doc)
     # Config order: the base's keys in its order, then new keys.
-    assert list(rows) == ["output_dir", "name", "epochs", "seed", "log_dir", "model.lora_attn_modules",
+    assert list(rows) == ["output_dir", "name", "warmup", "seed", "log_dir", "model.lora_attn_modules",
                           "model.dropout", "optimizer.lr", "profiler._component_", "profiler.enabled", "clip",
                           "notes", "ttgen.experiment", "ttgen.run_id", "ttgen.variables.lora_attn_modules",
                           "ttgen.variables.seed"]
@@ -152,7 +152,7 @@ def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
         "ttgen.variables.lora_attn_modules": ("added", None, "[q_proj, k_proj, v_proj]",
                                               {"kind": "auto", "key": "run identity"}),
         "name": ("changed", "8", "16", {"kind": "control", "key": "name"}),
-        "epochs": ("type_changed", 2, 2.0, {"kind": "control", "key": "epochs"}),
+        "warmup": ("type_changed", 2, 2.0, {"kind": "control", "key": "warmup"}),
         "seed": ("type_changed", None, 1, {"kind": "variable", "key": "seed"}),
         "log_dir": ("changed", "${output_dir}/logs", "${output_dir}/tb", {"kind": "control", "key": "log_dir"}),
         "model.lora_attn_modules": ("changed", ["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj"],
@@ -163,8 +163,8 @@ def test_each_kind_of_difference_and_origin(tmp_path: Path) -> None:
     for path, (change, before, after, origin) in expect.items():
         row = rows[path]
         assert (row["change"], row.get("before"), row["after"], row["origin"]) == (change, before, after, origin), path
-    assert type(rows["epochs"]["before"]) is int and type(rows["epochs"]["after"]) is float
-    assert (rows["epochs"]["before_type"], rows["epochs"]["after_type"]) == ("integer", "float")
+    assert type(rows["warmup"]["before"]) is int and type(rows["warmup"]["after"]) is float
+    assert (rows["warmup"]["before_type"], rows["warmup"]["after_type"]) == ("integer", "float")
     assert (rows["seed"]["before_type"], rows["seed"]["after_type"]) == ("null", "integer")
     assert rows["name"]["before_type"] == rows["name"]["after_type"] == "string"
     # Removed and added keys have no value on the missing side, which is not the same as null.
@@ -188,7 +188,7 @@ def test_table_shows_yaml_text_as_written(tmp_path: Path) -> None:
     # a list is one row, null is null and a missing side is "-".
     assert table["name"][2:4] == ["'8'", "'16'"]
     assert table["optimizer.lr"][2:] == ["2e-5", "3e-4", "control:", "learning_rate"]
-    assert table["epochs"][1:4] == ["type", "2", "2.0"]
+    assert table["warmup"][1:4] == ["type", "2", "2.0"]
     assert table["log_dir"][2:4] == ["${output_dir}/logs", "${output_dir}/tb"]
     assert "model.lora_attn_modules  changed  [q_proj, v_proj]  [q_proj, k_proj, v_proj]" in \
         re.sub(r" {2,}", "  ", result.out)
@@ -256,7 +256,7 @@ def test_diff_uses_the_recorded_base_not_the_current_one(tmp_path: Path) -> None
     edge_folder(tmp_path)
     before = diff_json(tmp_path, "run_001")
     # The original base loses keys and changes values; the recorded copy in the folder does not.
-    write(tmp_path / "exp" / "base.yaml", BASE.replace("epochs: 2\n", "").replace("lr: 2e-5", "lr: 1e-3")
+    write(tmp_path / "exp" / "base.yaml", BASE.replace("warmup: 2\n", "").replace("lr: 2e-5", "lr: 1e-3")
           .replace("clip: 1.0\n", ""))
     assert diff_json(tmp_path, "run_001") == before
     # Moving the experiment's folder away entirely does not matter either.
@@ -267,12 +267,12 @@ def test_diff_uses_the_recorded_base_not_the_current_one(tmp_path: Path) -> None
 def test_edited_recorded_base_is_warned_about(tmp_path: Path) -> None:
     out = edge_folder(tmp_path)
     base = out / "base_config.yaml"
-    base.write_text(base.read_text().replace("epochs: 2", "epochs: 5"))
+    base.write_text(base.read_text().replace("warmup: 2", "warmup: 5"))
     result = run_cli("diff", "run_000", "--dir", "out", cwd=tmp_path)
     assert result.code == 0
     assert "base_config.yaml: warning: base_config.yaml does not match the sha256 recorded in manifest.yaml" \
         in result.err
-    assert re.search(r"^epochs +type +5 +2\.0 ", result.out, re.M)
+    assert re.search(r"^warmup +type +5 +2\.0 ", result.out, re.M)
 
 
 def test_hand_edited_config_has_unknown_origin(tmp_path: Path) -> None:

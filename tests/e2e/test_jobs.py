@@ -226,32 +226,37 @@ def sweep_with_slurm(folder: Path, name: str, *, extra: str = "") -> Path:
 @pytest.mark.needs_slurm
 @pytest.mark.needs_torch
 def test_resume_continues_a_run_cancelled_after_its_first_checkpoint(
-        workspace: Workspace, slurm_cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        workspace: Workspace, slurm_cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = workspace.example("tiny_cpu")
     for key, value in workspace.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("TTGEN_TUNE", raising=False)
-    # Three epochs: torchtune saves the recipe state after epoch 0 (and 1), never after the last.
+    # Three epochs of 12 steps: torchtune saves the recipe state after epoch 0 (and 1), never
+    # after the last; an epoch takes long enough to cancel in. (Fewer steps than the 16 batches
+    # of the tiny dataset: lora_finetune_single_device restores its step count only then.)
     exp = sweep_with_slurm(folder, "resume_lora")
-    exp.write_text(exp.read_text(encoding="utf-8").replace("  epochs: 1\n", "  epochs: 3\n"), encoding="utf-8")
+    exp.write_text(exp.read_text(encoding="utf-8").replace("  epochs: 1\n", "  epochs: 3\n")
+                   .replace("  max_steps_per_epoch: 4\n", "  max_steps_per_epoch: 12\n"), encoding="utf-8")
     out = folder / "resume_out"
     assert run_cli("render", exp, "--out", out, cwd=folder).code == 0
+    run_dir = folder / "outputs/train/resume_lora/run_000"
+    # The job cancels itself with scancel once the first checkpoint is complete (a second
+    # epoch still to go), so the cancel never lands while torchtune writes a file.
+    stand_in = tmp_path / "tune_then_cancel"
+    stand_in.write_text(SELF_CANCEL.format(state=run_dir / "recipe_state/recipe_state.pt",
+                                           adapter=run_dir / "epoch_0/adapter_model.pt"), encoding="utf-8")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("TTGEN_TUNE", str(stand_in))
+    monkeypatch.setenv("PATH", f"{Path(shutil.which('tune') or 'tune').parent}{os.pathsep}{os.environ['PATH']}")
     sub = run_cli("submit", out, "--runs", "0", "--", *CPU, cwd=folder)
     assert sub.code == 0, sub.err
-    job = json.loads((out / "slurm/state/submissions.jsonl").read_text().splitlines()[0])["job"]
-    run_dir = folder / "outputs/train/resume_lora/run_000"
-    deadline = time.monotonic() + 240
-    while not (run_dir / "recipe_state/recipe_state.pt").is_file():
-        assert time.monotonic() < deadline, "no epoch checkpoint appeared"
-        time.sleep(0.1)
-    subprocess_run(["scancel", job])
     doc = wait_finished(out, folder)
     assert doc["runs"][0]["state"] == "CANCELLED", doc["runs"][0]
-    assert not (run_dir / "epoch_2").exists(), "cancelled before the last epoch"
+    assert (run_dir / "epoch_0").is_dir() and not (run_dir / "epoch_2").exists(), "cancelled before the last epoch"
 
     refused = run_cli("submit", out, "--runs", "0", "--", *CPU, cwd=folder)
     assert refused.code == 1 and "--resume" in refused.err
 
+    monkeypatch.delenv("TTGEN_TUNE")  # the resumed job runs the real tune
     resumed = run_cli("resubmit", out, "--runs", "0", "--resume", "--", *CPU, cwd=folder)
     assert resumed.code == 0, resumed.err
     assert "resume_from_checkpoint: true  # resubmit" in (out / "configs/run_000.yaml").read_text(encoding="utf-8")
@@ -261,9 +266,26 @@ def test_resume_continues_a_run_cancelled_after_its_first_checkpoint(
     logs = sorted((run_dir / "logs").glob("log_*.txt"), key=lambda p: p.stat().st_mtime)
     assert len(logs) == 2
     first_step = int(logs[-1].read_text().split(" |", 1)[0].removeprefix("Step "))
-    assert first_step > 4, "the resumed run continues after the steps of its first epoch"
-    assert doc["runs"][0]["step"] == 12 and math.isfinite(doc["runs"][0]["loss"])
+    assert first_step > 12, "the resumed run continues after the steps of its first epoch"
+    assert doc["runs"][0]["step"] == 36 and math.isfinite(doc["runs"][0]["loss"])
     assert run_cli("check", exp, "--against", out, cwd=folder).code == 0
+
+
+SELF_CANCEL = """#!/bin/bash
+# Run the real tune; once the first epoch's checkpoint is complete, cancel this job as a
+# researcher would (scancel), while the second epoch trains.
+tune "$@" &
+while kill -0 $! 2>/dev/null; do
+    if [[ -s {state} && -s {adapter} ]]; then
+        sleep 0.2  # torchtune writes the recipe state last: let it finish
+        scancel "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+        wait
+        exit 0
+    fi
+    sleep 0.05
+done
+wait
+"""
 
 
 @pytest.mark.needs_slurm

@@ -17,6 +17,8 @@ import sys
 # Not `from typing import TYPE_CHECKING`: see ttgen/__init__.py.
 TYPE_CHECKING = False
 
+from .interrupt import interrupted
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -34,7 +36,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
         from .app import main as app_main
 
         return app_main(argv, prog=prog)
-    except KeyboardInterrupt:  # while the command's modules are still being imported
+    except BaseException as exc:  # Ctrl-C while the command's modules are still being imported
+        if not interrupted(exc):
+            raise
         try:
             print(f"{prog}: interrupted", file=sys.stderr)
         except (OSError, ValueError):

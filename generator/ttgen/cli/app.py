@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 from ..version import __version__
 from ..errors import UserError
 from ..text import did_you_mean
+from .interrupt import interrupted
 from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
 
 SBATCH_COMMANDS = ("submit", "resubmit")  # they take sbatch's options after "--"
@@ -158,8 +159,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ttgen") -> int:
     try:
         _escape_what_cannot_be_encoded()
         return _main(argv, prog=prog)
-    except KeyboardInterrupt:
-        # Ctrl-C while starting up (building the parser imports every command).
+    except (KeyboardInterrupt, RuntimeError) as exc:
+        # Ctrl-C while starting up (building the parser imports every command); Python may
+        # have wrapped it in a RuntimeError (`interrupted`).
+        if not interrupted(exc):
+            raise
         _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -86,3 +86,40 @@ def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+# Without a terminal, validation reports plain progress lines only for runs this long.
+PLAIN_PROGRESS_MIN = 100
+
+
+class Stages:
+    """Progress for the core's ``progress(stage, done, total)`` callback: one display per stage
+    (``rendering``, then ``validating`` for ``render --validate``), each as its command shows it
+    alone, and the core's one-line notes (``note``) in the same place."""
+
+    def __init__(self, *, stream: TextIO, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.stage: str | None = None
+        self.current: Progress | None = None
+
+    def _start(self, stage: str, total: int) -> Progress:
+        self.clear()
+        self.stage = stage
+        # Rendering is often done in under a second: shown only past one. Validation, as
+        # `ttgen validate` shows it: at once, and in plain lines in logs for long runs.
+        rendering = stage == "rendering"
+        self.current = Progress(total, label=stage, unit="configs", stream=self.stream, quiet=self.quiet,
+                                delay=1.0 if rendering else 0.0, plain_min=None if rendering else PLAIN_PROGRESS_MIN)
+        return self.current
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        current = self.current if stage == self.stage and self.current is not None else self._start(stage, total)
+        current.update(done, total)
+
+    def note(self, text: str) -> None:
+        (self.current or self._start("validating", 0)).status(text)
+
+    def clear(self) -> None:
+        if self.current is not None:
+            self.current.clear()

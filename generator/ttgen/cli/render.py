@@ -9,7 +9,7 @@ from typing import Any
 
 from .output import (EXIT_INVALID, EXIT_OK, EXIT_USAGE, add_experiment_and_overrides, envelope,
                      experiment_and_overrides, plural, positive_int, print_json, print_problems, shown_path)
-from .progress import Progress
+from .progress import Stages
 
 SHOWN_VALIDATION_PROBLEMS = 20  # the rest are in validation_report.txt
 
@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     experiment, overrides = experiment_and_overrides(args.words)
-    progress = Progress(label="rendering", unit="configs", stream=sys.stderr, quiet=args.quiet or args.json)
+    progress = Stages(stream=sys.stderr, quiet=args.quiet or args.json)
     try:
         result = render_experiment(experiment, out=args.out, force=args.force, dry_run=args.dry_run,
                                    max_runs=args.max_runs, template_dir=args.templates, validate=args.validate,
-                                   overrides=overrides, progress=progress.update)
+                                   overrides=overrides, progress=progress.update, note=progress.note)
     finally:
         progress.clear()
     print_problems(result.warnings)
@@ -79,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         validation = result.validation
         ok = validation is None or validation.ok
         print_json(envelope(
-            "render", ok=ok, errors=validation.errors if validation is not None else (),
-            warnings=result.warnings + (validation.warnings if validation is not None else []),
+            "render", ok=ok,
+            errors=[f for f in validation.findings if f.severity == "error"] if validation is not None else (),
+            warnings=result.warnings + ([f for f in validation.findings if f.severity == "warning"]
+                                        if validation is not None else []),
             experiment=plan.experiment.name,
             base_config=plan.base.source,
             recipe=plan.base.recipe,
@@ -149,7 +151,7 @@ def _print_validation(report: Any, folder: Path) -> bool:
     """Problems (the first few) to stderr, the verdict to stdout; True when validation passed."""
     from ..layout import REPORT_FILE
 
-    issues = report.issues
+    issues = report.findings
     for issue in issues[:SHOWN_VALIDATION_PROBLEMS]:  # positions in the report are relative to the folder
         print(f"{shown_path(folder)}/{issue.format()}" if issue.pos else issue.format(), file=sys.stderr)
     if len(issues) > SHOWN_VALIDATION_PROBLEMS:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .output import EXIT_INVALID, EXIT_OK, envelope, print_json, print_problems
-from .progress import Progress
+from .progress import PLAIN_PROGRESS_MIN, Progress
 
-PLAIN_PROGRESS_MIN = 100  # without a terminal, report progress only for runs this long
 
 
 def register(sub: Any) -> None:
@@ -35,7 +34,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validate.validator import Validator, find_configs
+    from ..validate.validator import IMPORT_NOTE, Validator, find_configs
 
     from ..review.folders import find_output_folder
 
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(len(configs), label="validating", unit="configs", stream=sys.stderr, delay=0.0,
                         plain_min=PLAIN_PROGRESS_MIN, quiet=args.quiet)
     if validator.wants_torchtune():
-        progress.status("importing torchtune (and torch) for level 2 checks ...")
+        progress.status(IMPORT_NOTE)
     try:
         report = validator.start()
     finally:
@@ -54,18 +53,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"ttgen validate: note: {report.level2_unavailable}; running level 1 checks only", file=sys.stderr)
     try:
         for done, config in enumerate(configs, 1):
-            result = validator.check(config)
-            if result.issues and not args.json:
-                progress.clear()
-                print_problems(result.issues)
+            validator.check(config)
             progress.update(done)
     finally:
         progress.clear()
+    if not args.json:
+        # At the end, each once: the same mistake in 100 runs is one finding with its runs.
+        print_problems(report.findings)
     if args.json:
         data = report.to_json()
         for key in ("ok", "errors", "warnings"):  # the envelope's own fields
             del data[key]
-        print_json(envelope("validate", ok=report.ok, errors=report.errors, warnings=report.warnings, **data))
+        findings = report.findings
+        print_json(envelope("validate", ok=report.ok, errors=[f for f in findings if f.severity == "error"],
+                            warnings=[f for f in findings if f.severity == "warning"], **data))
     else:
         print(f"{'Validated' if report.ok else 'Validation failed'}: {report.summary()}")
     return EXIT_OK if report.ok else EXIT_INVALID

@@ -107,7 +107,8 @@ def starter_experiment(base: str, *, out: Path) -> str:
         source_line = f"  base_config: {base}\n"
         recipe = catalog_entry.recipe
     if not isinstance(doc.data, dict):
-        raise BaseConfigError([Problem("base config is not a mapping", pos=SourcePos(str(file)))])
+        raise BaseConfigError([Problem("base config is not a mapping", pos=SourcePos(str(file)),
+                                              hint="a base config is a YAML mapping of keys to values, as torchtune's configs are")])
     table = PathTable.from_tree(doc.data)
 
     def base_value(path: str) -> Any:

@@ -100,7 +100,8 @@ class Cluster:
                                           "(e.g. -- --partition=debug)")])
         job = done.stdout.strip().split(";")[0]  # "<id>" or "<id>;<cluster>"
         if not job.isdigit():
-            raise JobsError([Problem(f"sbatch printed no job id: {done.stdout.strip()!r}")])
+            raise JobsError([Problem(f"sbatch printed no job id: {done.stdout.strip()!r}",
+                                     hint="check `squeue --me` for a job that was queued anyway, then try again")])
         return job
 
     def squeue(self, jobs: Sequence[str]) -> dict[str, JobState]:

@@ -75,7 +75,8 @@ def read(folder: Path) -> list[Submission]:
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as exc:
-        raise JobsError([Problem(f"cannot read the record of submissions: {exc}", pos=SourcePos(str(path)))]) from None
+        raise JobsError([Problem(f"cannot read the record of submissions: {exc}", pos=SourcePos(str(path)),
+                                 hint="check the file's permissions; it is append-only text written by ttgen")]) from None
     found: list[Submission] = []
     names = set(Submission.__dataclass_fields__)
     for number, line in enumerate(lines, 1):

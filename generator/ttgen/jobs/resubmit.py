@@ -103,6 +103,11 @@ def resume(config: dict[str, Any], run_id: str, *, output_dir: Path) -> dict[str
                                  pos=SourcePos(str(output_dir)),
                                  hint="torchtune saves the recipe state after every epoch but the last; a run "
                                       "stopped during its first epoch starts over: resubmit it without --resume")])
+    if state.stat().st_size == 0:
+        # torch.save truncates the file first: a job stopped while saving leaves it empty.
+        raise JobsError([Problem(f"{run_id}: its recipe state is empty ({state}): the run was stopped while "
+                                 "torchtune was saving it", pos=SourcePos(str(output_dir)),
+                                 hint="that checkpoint cannot be resumed from; resubmit the run without --resume")])
     epochs = sorted((int(m[1]), p) for p in output_dir.iterdir() if (m := _EPOCH.fullmatch(p.name)) and p.is_dir())
     if not epochs:
         raise JobsError([Problem(f"{run_id}: no epoch_N checkpoint folder in {output_dir}",

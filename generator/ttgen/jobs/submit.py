@@ -278,7 +278,8 @@ def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Se
             if result.submissions:
                 queued = ", ".join(s.job for s in result.submissions)
                 err.problems.append(Problem(f"jobs {queued} were submitted and recorded before this failure; "
-                                            "the remaining runs were not", severity="warning"))
+                                            "the remaining runs were not", severity="warning",
+                                            hint="ttgen status shows them; submit the rest with --runs"))
             raise
         submission = Submission(
             job=job, kind=kind, time=_now(), command=["sbatch", "--parsable", *argv],

@@ -20,6 +20,7 @@ from ..inputs.base import BaseConfig, load_base_config
 from ..inputs.experiment import Experiment, load_experiment
 from ..layout import free_output_folder
 from ..tree import MISSING, ConfigPath, PathTable, display_path, dotted, lookup, paths_written, value_key
+from ..yamlio.dump import flow_text
 from .command_line import COMMAND_LINE, parse_overrides
 from .derive import Derivation, compile_value, is_template, make_sandbox
 from .identity import IDENTITY_KEY, METRIC_LOGGER, identity_block, tracker_fields
@@ -154,6 +155,11 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                 compiled.append(None)
         variable_templates.append(tuple(compiled))
 
+    # Each derivation knows the others' names, to say why one of them is undefined in another.
+    names = tuple(ctl.key for ctl, _ in derived_controls) + tuple(
+        var.name for var, compiled in zip(resolved.variables, variable_templates) if any(compiled))
+    for derivation in [d for _, d in derived_controls] + [d for t in variable_templates for d in t if d]:
+        derivation.derived_names = names
     controlled, conflicts = merge_collecting(after_delete, static_controls)
     problems.extend(conflicts)
     folder = Path(output_folder).resolve() if output_folder is not None else \
@@ -176,6 +182,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     controlled, tracker, placeholders = _with_identity(exp, resolved, controlled, derived=bool(derived_controls))
     seen_warnings: set[tuple[ConfigPath, str]] = set()
     for vi, var in enumerate(resolved.variables):
+        if _flat_list_variable(var, controlled, problems):
+            continue
         for i in range(len(var.values)):
             if variable_templates[vi][i] is not None:
                 continue  # checked per run, once evaluated
@@ -229,6 +237,20 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
     return plan
 
+
+
+def _flat_list_variable(var: Any, controlled: MergedConfig, problems: ProblemCollector) -> bool:
+    """A variable whose values are plain items of a key that holds a list ([q_proj, v_proj] for
+    lora_attn_modules): each item would replace the whole list. One error, with the fix."""
+    base_value = lookup(controlled.tree, var.path)
+    if not isinstance(base_value, list) or not var.values or \
+            any(isinstance(v, (list, dict)) or is_template(v) for v in var.values):
+        return False
+    problems.error(f"variable {var.name!r} gives {len(var.values)} values for {dotted(var.path)}, which holds a list: "
+                   "each value would replace the whole list in its own run", pos=var.pos, path=display_path(var.doc_path),
+                   hint=f"to sweep over lists, write a list of lists, e.g. {var.name}: [{flow_text(list(var.values))}] "
+                        "(one run with that list); to set one list in every run, make it a control")
+    return True
 
 
 def _run_changes(plan: Plan, changes: Mapping[str, Mapping[str, object]],
@@ -334,8 +356,8 @@ def _check_write_folders(plan: Plan, problems: ProblemCollector) -> None:
                 value = lookup(run_tree if run_tree is not None else tree, path)
                 if follows_output_dir(value, run_tree if run_tree is not None else tree):
                     continue  # inside the run's own output_dir, which is checked itself
-            if not isinstance(value, str):
-                continue
+            if not isinstance(value, str) or not value.strip():
+                continue  # not a folder: nothing is written through it
             text = resolve_text(value, run_tree if run_tree is not None else {**tree, "output_dir": run.output_dir})
             collisions.add(text, run.run_id, path=path, pos=_where(plan, path), written=str(value))
         if isinstance(run.output_dir, str) and os.path.isabs(run.output_dir) and _holds_files(run.output_dir):

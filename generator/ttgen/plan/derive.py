@@ -268,13 +268,15 @@ class Derivation:
     pos: SourcePos
     where: str  # dotted experiment path, for messages
     _fn: Callable[[Mapping[str, Any]], Any]
+    # The names of the experiment's derived values: not in scope of one another (for hints).
+    derived_names: tuple[str, ...] = ()
 
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         try:
             value = self._fn(scope)
         except jinja2.UndefinedError as exc:
-            raise self._problem(exc.message or str(exc),
-                                "names in scope: the variables, run_id, run_index, experiment") from None
+            message = exc.message or str(exc)
+            raise self._problem(message, self._undefined_hint(message, scope)) from None
         except jinja2.sandbox.SecurityError as exc:
             raise self._problem(f"not allowed: {exc}",
                                 "expressions may use values, arithmetic and the allowed filters and methods "
@@ -289,6 +291,20 @@ class Derivation:
         except Exception as exc:  # any error raised by the user's expression is input, not a bug
             raise self._problem(f"{type(exc).__name__}: {exc}", "check the expression") from None
         return value
+
+    def _undefined_hint(self, message: str, scope: Mapping[str, Any]) -> str:
+        """Why a name is undefined, when the reason is one of the two that surprise people."""
+        m = re.match(r"'([^']+)' is undefined", message)
+        name = m[1] if m else ""
+        dotted_names = [k for k in scope if isinstance(k, str) and k.startswith(name + ".")] if name else []
+        if dotted_names:
+            full = dotted_names[0]
+            return (f"variable {full!r} has a dotted name, which an expression cannot write as is: use "
+                    f"{{{{ variables['{full}'] }}}}, or give the variable a short name (docs/experiment.md)")
+        if name and name in self.derived_names:
+            return (f"{name!r} is a derived value: derived values are computed from the variables, run_id, "
+                    "run_index and experiment, not from one another; repeat its expression here")
+        return "names in scope: the variables, run_id, run_index, experiment"
 
     def _problem(self, message: str, hint: str) -> ValueProblem:
         return ValueProblem(Problem(f"in {_short(self.raw)}: {message}", pos=self.pos, path=self.where, hint=hint))

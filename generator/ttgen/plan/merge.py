@@ -118,9 +118,7 @@ class TreeMerger:
             raise ValueProblem(self._problem(
                 ov, f"type mismatch at {dotted(path)}: cannot set {yaml_type_name(value)} {short_repr(value)} "
                     f"over {yaml_type_name(old)} {short_repr(old)} from the base",
-                hint="use the base's type (int and float mix, null fits anything); to change the type on "
-                     f"purpose, add {dotted(path)} to delete: and set it again",
-                doc_path=doc_path))
+                hint=mismatch_hint(old, value, path=path, origin=ov.origin), doc_path=doc_path))
         if key == "_component_" and old != value:
             self.result.component_changes.append((path, old, value))
         node[key] = _fresh(value)
@@ -146,6 +144,31 @@ class TreeMerger:
     def _problem(self, ov: Override, message: str, *, hint: str, doc_path: tuple[Any, ...] | None = None) -> Problem:
         where = doc_path or ov.doc_path
         return Problem(message, pos=ov.positions.get(where, ov.pos), path=display_path(where), hint=hint)
+
+
+def mismatch_hint(old: Any, value: Any, *, path: ConfigPath, origin: str) -> str:
+    """How to fix a type mismatch: the common slips first, then the general rule.
+
+    Examples:
+        >>> mismatch_hint(3e-4, "3e-4", path=("optimizer", "lr"), origin="control")
+        "remove the quotes: '3e-4' in quotes is text, 3e-4 without them is a number"
+        >>> mismatch_hint(["q_proj"], "q_proj", path=("model", "lora_attn_modules"), origin="variable")[:60]
+        'a variable lists its values, and this key holds a list: writ'
+    """
+    if isinstance(value, str) and isinstance(old, (int, float)) and not isinstance(old, bool):
+        try:
+            float(value)
+            return f"remove the quotes: {value!r} in quotes is text, {value} without them is a number"
+        except ValueError:
+            pass
+    if isinstance(value, str) and isinstance(old, bool) and value.lower() in ("true", "false"):
+        return f"remove the quotes: {value!r} in quotes is text, {value.lower()} without them is a flag"
+    if isinstance(old, list) and not isinstance(value, list) and origin == "variable":
+        return ("a variable lists its values, and this key holds a list: write a list of lists, "
+                "e.g. [[q_proj, v_proj], [q_proj, k_proj, v_proj]] (two runs), or make it a control to set "
+                "one list in every run")
+    return ("use the base's type (int and float mix, null fits anything); to change the type on "
+            f"purpose, add {dotted(path)} to delete: and set it again")
 
 
 def _fresh(value: Any) -> Any:

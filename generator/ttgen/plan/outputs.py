@@ -167,8 +167,8 @@ def shared_by_all(paths: Iterable[ConfigPath], tree: dict[str, Any], *, runs: in
     out = []
     for path in paths:
         value = lookup(tree, path)
-        if follows_output_dir(value, tree):
-            continue
+        if not isinstance(value, str) or not value.strip() or follows_output_dir(value, tree):
+            continue  # not a folder (false, null, a number, ''): nothing is written through it
         folder = same_folder(resolve_text(value, tree))
         out.append(Problem(
             f"{'both' if runs == 2 else f'all {runs}'} runs would write to the same folder {folder} through "

@@ -176,12 +176,21 @@ class Resolver:
             return None
         if not forced:
             siblings = [p[-1] for p in self.table.entries if p[:-1] == anc]
-            close = near_miss(path[len(anc)], siblings)
+            close = near_miss(path[len(anc)], siblings) or self._alias_sibling(path, anc)
             if close:
                 self.problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(anc + (close,))!r}?",
                                    pos=pos, path=where,
                                    hint=f"if the new key is intended, write +{written} to silence this")
         return Resolved(path, "new")
+
+    def _alias_sibling(self, path: ConfigPath, anc: ConfigPath) -> str | None:
+        """The sibling an alias written inside its mapping means: ``optimizer: {learning_rate: ...}``
+        is ``optimizer.lr`` (the alias learning_rate names it), though the two words look nothing alike."""
+        target = self.aliases.get(path[len(anc)])
+        if target is None:
+            return None
+        parts = split_dotted(target)
+        return parts[-1] if parts[:-1] == anc and parts in self.table else None
 
     def _suggest(self, name: str) -> str:
         candidates = list(self.table.by_last) + list(self.aliases) + self.table.dotted_paths()

@@ -172,7 +172,8 @@ def _own_template(exp: Experiment, written: str, problems: ProblemCollector) -> 
         problems.error(f"template syntax error: {exc.message}", pos=SourcePos(str(path), exc.lineno or 0, 1),
                        hint="fix the Jinja syntax of your slurm template")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.error(f"cannot read template {written!r}: {exc}", pos=exp.doc.pos(where), path=display_path(where))
+        problems.error(f"cannot read template {written!r}: {exc}", pos=exp.doc.pos(where), path=display_path(where),
+                       hint="the path is relative to experiment.yaml; check it and the file's permissions")
     return path
 
 

@@ -165,7 +165,8 @@ def load_template(env: jinja2.Environment, name: str) -> jinja2.Template:
         return env.get_template(name)
     except jinja2.TemplateSyntaxError as exc:
         raise OutputError([Problem(f"template syntax error: {exc.message}",
-                                   pos=SourcePos(exc.filename or name, exc.lineno or 0, 1))]) from None
+                                   pos=SourcePos(exc.filename or name, exc.lineno or 0, 1),
+                                   hint="fix the Jinja syntax at that line (docs/output.md, Templates)")]) from None
     except jinja2.TemplateNotFound:
         raise OutputError([Problem(f"template {name!r} not found", pos=SourcePos(name),
                                    hint="a template folder must contain " + name)]) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -26,6 +26,7 @@ from ..plan.outputs import RUNS_DIR, is_write_key
 from ..plan.runs import Plan, RunConfig
 from ..resources import CONFIG_TEMPLATE, MANIFEST_TEMPLATE, MAPPING_TEMPLATE, templates_dir
 from ..tree import dotted, iter_paths
+from ..validate.planned import check_plan
 from ..validate.report import ValidationReport
 from ..validate.validator import validate_output_folder
 from .config_text import ConfigRenderer
@@ -176,7 +177,8 @@ def _check_inputs_unchanged(plan: Plan) -> None:
 def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: bool = False,
                  env: jinja2.Environment | None = None, now: _dt.datetime | None = None,
                  final_dir: Path | None = None, validate: bool = False,
-                 progress: Callable[[int, int], None] | None = None) -> WrittenOutput:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 note: Callable[[str], None] | None = None) -> WrittenOutput:
     """Render every run into *target*, atomically; returns the final folder and file hashes.
 
     With *validate*, the configs are validated (`ttgen.validate`) in the temporary
@@ -211,7 +213,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
                 current[:] = [run]
                 folder.write_text(config_file(run.run_id), renderer.render(run))
                 if progress is not None:
-                    progress(done, total)
+                    progress("rendering", done, total)
                 yield run
 
         try:
@@ -224,12 +226,13 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             raise ExperimentError([Problem(f"{run_id}: {p.message}", pos=p.pos, path=p.path, hint=p.hint)]) from None
         except jinja2.TemplateError as exc:
             raise OutputError([Problem(f"template failed: {exc}", pos=SourcePos(getattr(exc, "filename", None)
-                                                                                or CONFIG_TEMPLATE))]) from None
+                                                                                or CONFIG_TEMPLATE),
+                                       hint="docs/output.md lists the variables a template receives")]) from None
         if exp.slurm is not None:
             write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
         validation = None
         if validate:
-            validation = validate_output_folder(folder.path(""))
+            validation = validate_output_folder(folder.path(""), progress=progress, note=note)
             folder.write_text(REPORT_FILE, validation.text())
         # Shared, not copied, and streamed: with 10,000 runs the file list is the largest thing held.
         files = folder.files
@@ -254,12 +257,27 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     return WrittenOutput(folder.target, folder.files, validation)
 
 
+def _check_values(plan: Plan) -> list[Problem]:
+    """Level 1's value checks on what experiment.yaml sets (`ttgen.validate.planned`): errors stop
+    the render before anything is written, each at the place that set the value; returns warnings."""
+    found = check_plan(plan)
+    if plan.base.recipe and plan.base.recipe.endswith(".py"):
+        # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
+        # its own way: said, not refused.
+        found = [replace(p, severity="warning") for p in found]
+    errors = [p for p in found if p.severity == "error"]
+    if errors:
+        raise ExperimentError(errors + list(plan.warnings))
+    return found
+
+
 def render_experiment(experiment_path: Path | str, *, out: Path | str | None = None, force: bool = False,
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
                       validate: bool = False, base: BaseConfig | None = None,
                       run_changes: Mapping[str, Mapping[str, object]] | None = None,
-                      overrides: Sequence[str] = (), progress: Callable[[int, int], None] | None = None) -> RenderResult:
+                      overrides: Sequence[str] = (), progress: Callable[[str, int, int], None] | None = None,
+                      note: Callable[[str], None] | None = None, check_values: bool = True) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
     Examples:
@@ -271,7 +289,11 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     folders point). *base* and *run_changes*: as for `plan_experiment` (``ttgen resubmit``
     re-renders a folder against its recorded base with the runs' changes). *overrides*:
     command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
-    *progress*: called with the number of configs written so far and the total, after each one.
+    *progress*: called with the stage (``rendering``, ``validating``), the configs done so far and the
+    total, after each config; *note*: called with a one-line note (while torch is imported).
+    *check_values*: False skips level 1's value checks of what experiment.yaml sets
+    (`ttgen.validate.planned`), rendering values they would refuse, as ttgen did before them;
+    ``ttgen validate`` still reports those values in the configs.
     """
     local_now = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone()
     if out is not None:
@@ -280,7 +302,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
                            run_changes=run_changes, overrides=overrides)
-    result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings))
+    checked = _check_values(plan) if check_values else []
+    result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings) + checked)
     if dry_run:
         return result
     env = make_environment(Path(template_dir) if template_dir else None)
@@ -298,7 +321,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     try:
         written = write_output(plan, target, force=force, env=env, now=local_now, reserved=reserved,
                                final_dir=Path(final_dir) if final_dir else None, validate=validate,
-                               progress=progress)
+                               progress=progress, note=note)
     except BaseException:
         if reserved:  # failed before the folder took its place: give the name back
             try:

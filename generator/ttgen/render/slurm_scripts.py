@@ -125,10 +125,12 @@ def _templates(env: jinja2.Environment, settings: SlurmSettings) -> tuple[jinja2
         own = env.from_string(settings.template.read_text(encoding="utf-8"))
     except jinja2.TemplateSyntaxError as exc:
         raise OutputError([Problem(f"template syntax error: {exc.message}",
-                                   pos=SourcePos(str(settings.template), exc.lineno or 0, 1))]) from None
+                                   pos=SourcePos(str(settings.template), exc.lineno or 0, 1),
+                                   hint="fix the Jinja syntax at that line (docs/slurm.md, Your own template)")]) from None
     except OSError as exc:
         raise OutputError([Problem(f"cannot read template: {exc.strerror or exc}",
-                                   pos=SourcePos(str(settings.template)))]) from None
+                                   pos=SourcePos(str(settings.template)),
+                                   hint="check the path of slurm.template and the file's permissions")]) from None
     own.filename = str(settings.template)
     return own, own
 

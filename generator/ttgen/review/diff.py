@@ -139,7 +139,8 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
         return None, Problem("cannot tell where differences come from (origin: unknown): the folder's "
                              f"experiment.yaml does not plan with this ttgen: {first}",
-                             pos=SourcePos(str(folder / EXPERIMENT_FILE)), severity="warning")
+                             pos=SourcePos(str(folder / EXPERIMENT_FILE)), severity="warning",
+                             hint="render the experiment again with this ttgen to see every origin")
     explainer = _Explainer(deletes=tuple(plan.resolved.deletes))
     wanted = set(wanted)
     for run in plan.runs():

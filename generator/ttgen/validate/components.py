@@ -13,6 +13,10 @@ time and is reported. Unlike ``tune validate`` every component mapping is
 checked, at any depth and inside lists (recipes instantiate dataset lists item
 by item; nested components are passed to, or built by, their parent).
 
+Dataset builders get one more step (`ttgen.validate.datasets`): the keys they pass
+on to Hugging Face's ``load_dataset`` are checked against what the packaged builder
+named by ``source`` takes, and local ``data_files`` are looked for.
+
 torchtune (and with it torch) is imported once per process; each component is
 located and its signature read once, and each (component, keys) pair is bound
 once, so a sweep of thousands of runs costs little more than one config.
@@ -31,11 +35,14 @@ import pkgutil
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
 from ..errors import Problem
-from ..text import close_matches, did_you_mean
+from ..text import close_matches, did_you_mean, first_line
+from ..yamlio.load import YamlDocument
+from .datasets import DatasetChecker
 from .static import ComponentNode
 
 MAX_LISTED_PARAMS = 12
@@ -91,7 +98,8 @@ def import_torchtune() -> tuple[str | None, str | None]:
         with _quiet_import():
             module = importlib.import_module("torchtune")
     except Exception as exc:  # a broken torch install can raise anything, not only ImportError
-        return None, f"torchtune cannot be imported ({type(exc).__name__}: {exc})"
+        # One line: a failing torchao import explains itself over many (issue 21).
+        return None, f"torchtune cannot be imported ({type(exc).__name__}: {first_line(exc)})"
     try:  # the distribution's version, as the manifest records it (__version__ may carry +cpu)
         return importlib.metadata.version("torchtune"), None
     except importlib.metadata.PackageNotFoundError:
@@ -205,6 +213,7 @@ class ComponentChecker:
     def __init__(self) -> None:
         self._located: dict[str, _Located] = {}
         self._bound: dict[tuple[str, tuple[str, ...]], list[BadKey]] = {}
+        self._datasets = DatasetChecker()
 
     @property
     def components(self) -> list[str]:
@@ -217,8 +226,14 @@ class ComponentChecker:
             hit = self._located[name] = locate(name)
         return hit
 
-    def check(self, node: ComponentNode, *, run_id: str, leftover: LeftoverHint | None = None) -> list[Problem]:
-        """Level 2 problems of one component mapping of one config."""
+    def check(self, node: ComponentNode, *, run_id: str, leftover: LeftoverHint | None = None,
+              config_file: Path | None = None, document: YamlDocument | None = None) -> list[Problem]:
+        """Level 2 problems of one component mapping of one config.
+
+        *config_file*: the file the config was read from, for the values of dataset builders'
+        keys (`ttgen.validate.datasets`); without it, the file its positions name, when that is
+        the same file. *document*: the config as level 1 read it (then no file is read again).
+        """
         found = self.located(node.name)
         comp_path = node.dotted + "._component_" if node.path else "_component_"
         if found.error is not None:
@@ -227,6 +242,8 @@ class ComponentChecker:
         if found.signature is None:
             return [Problem(f"the signature of {node.name} cannot be read ({found.signature_error}); "
                             "its keyword arguments were not checked", pos=node.pos, path=comp_path,
+                            hint=f"check the keys against {node.name}'s documentation: a wrong one fails when "
+                                 "the job starts",
                             severity="warning", run_id=run_id, level=2)]
         cache_key = (node.name, node.keys)
         bad = self._bound.get(cache_key)
@@ -246,6 +263,9 @@ class ComponentChecker:
             issues.append(Problem(message, pos=node.key_positions.get(key, node.pos),
                                   path=(node.dotted + "." if node.path else "") + key, hint=hint,
                                   run_id=run_id, level=2))
+        issues.extend(self._datasets.check(node, found.signature, run_id=run_id, leftover=leftover,
+                                           reported=frozenset(b.key for b in bad), config_file=config_file,
+                                           document=document))
         return issues
 
     @staticmethod

@@ -11,8 +11,8 @@ into the manifest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
 
 from ..errors import Problem
 from ..text import plural
@@ -21,6 +21,36 @@ LEVEL_TEXT = {
     1: "level 1 (loads with OmegaConf, interpolations resolve, _component_ names, types of well-known keys)",
     2: "level 2 (level 1, and every _component_ imported and its keyword arguments bound to its signature)",
 }
+
+
+def group_findings(problems: Iterable[Problem]) -> list[Problem]:
+    """The same finding in many runs, once: with ``runs`` naming them all (in the order found).
+
+    Two findings are the same when they differ only in their run: same severity, level, path,
+    line and column, and the same message and hint once the run's own id is taken out (an
+    output_dir ending in run_003 is the same mistake in every run).
+
+    Examples:
+        >>> a = Problem("got 1.5", path="epochs", run_id="run_000", level=1)
+        >>> b = Problem("got 1.5", path="epochs", run_id="run_001", level=1)
+        >>> [p.runs for p in group_findings([a, b])]
+        [('run_000', 'run_001')]
+    """
+    groups: dict[tuple[Any, ...], list[Problem]] = {}
+    for p in problems:
+        run = p.run_id or "\0"
+
+        def generic(text: str | None) -> str:
+            return (text or "").replace(run, "\0")
+
+        key = (p.severity, p.level, p.path, p.pos.line if p.pos else 0, p.pos.col if p.pos else 0,
+               generic(p.message), generic(p.hint))
+        groups.setdefault(key, []).append(p)
+    out = []
+    for members in groups.values():
+        runs = tuple(m.run_id for m in members if m.run_id)
+        out.append(replace(members[0], runs=runs) if len(runs) > 1 else members[0])
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,11 @@ class ValidationReport:
     @property
     def warnings(self) -> list[Problem]:
         return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def findings(self) -> list[Problem]:
+        """Every problem once, however many runs it is in (`group_findings`): what is shown."""
+        return group_findings(self.issues)
 
     @property
     def ok(self) -> bool:
@@ -110,8 +145,8 @@ class ValidationReport:
                 state += f", {plural(n_warn, 'warning')}"
             lines.append(f"  {r.run_id}: {r.file}: {state}")
         if self.issues:
-            lines.append("problems:")
-            lines.extend(i.format() for i in self.issues)
+            lines.append("problems (each once, with the runs it is in):")
+            lines.extend(i.format() for i in self.findings)
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +159,6 @@ class ValidationReport:
             "summary": self.summary(),
             "components": self.components,
             "configs": [{"run_id": r.run_id, "file": r.file, "ok": r.ok} for r in self.results],
-            "errors": [i.to_json() for i in self.errors],
-            "warnings": [i.to_json() for i in self.warnings],
+            "errors": [i.to_json() for i in self.findings if i.severity == "error"],
+            "warnings": [i.to_json() for i in self.findings if i.severity == "warning"],
         }

@@ -78,6 +78,8 @@ class StaticResult:
     components: list[ComponentNode] = field(default_factory=list)
     # resolved environment value -> the interpolation as written; never shown (docs/validate.md)
     secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The config as read (values and positions), so level 2 need not read the file again.
+    doc: YamlDocument | None = field(default=None, repr=False, compare=False)
 
     def scrub(self, text: str) -> str:
         """*text* with every environment value this config resolves written as its interpolation."""
@@ -178,7 +180,7 @@ def _lora_modules_hint(value: Any) -> str | None:
     return "not a LoRA attention module: " + ", ".join(notes) if notes else None
 
 
-def _type_hint(rule: Rule, value: Any) -> str | None:
+def _type_hint(rule: Rule, value: Any) -> str:
     """How to fix the common slips: quoted numbers and flags, 3.0 for 3, then the rule's own hint."""
     if isinstance(value, str):
         if rule.expect == "true or false" and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
@@ -191,7 +193,10 @@ def _type_hint(rule: Rule, value: Any) -> str | None:
                 pass
     if isinstance(value, float) and value.is_integer() and "whole number" in rule.expect:
         return f"write {int(value)} (no decimal point): {value!r} is read as a float"
-    return rule.hint(value) if rule.hint else None
+    if isinstance(value, float) and math.isfinite(value) and "whole number" in rule.expect:
+        return f"write a whole number, e.g. {max(1, round(value))}"
+    own = rule.hint(value) if rule.hint else None
+    return own or f"set it to {rule.expect}"
 
 
 # ---------------------------------------------------------------- the check
@@ -201,8 +206,13 @@ def _all_dotted(data: dict[str, Any]) -> list[str]:
     return [display_path(p) for p, _ in iter_nodes(data) if p and all(isinstance(k, str) for k in p)]
 
 
-def _interpolation_hint(value: str, data: dict[str, Any]) -> str | None:
-    """Suggest a path for a misspelt ``${key}``."""
+INTERPOLATION_HINT = ("${a.b} names a key of this config by its absolute dotted path; ${oc.env:VAR} reads an "
+                      "environment variable; write \\${...} for a literal ${")
+_MISSING_ENV = re.compile(r"Environment variable '([^']+)' not found")
+
+
+def _interpolation_hint(value: str, data: dict[str, Any]) -> str:
+    """Suggest a path for a misspelt ``${key}``; else say how interpolations are written."""
     known = _all_dotted(data)
     for ref in _INTERPOLATION.findall(value):
         ref = ref.strip()
@@ -213,7 +223,7 @@ def _interpolation_hint(value: str, data: dict[str, Any]) -> str | None:
             return f"${{{ref}}} names no key of this config; did you mean " + \
                 ", ".join("${" + c + "}" for c in close) + "?"
         return f"${{{ref}}} names no key of this config (interpolations are absolute dotted paths)"
-    return None
+    return INTERPOLATION_HINT
 
 
 def _resolve(cfg: Any, path: Key) -> Any:
@@ -389,12 +399,14 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
     except UserError as err:
         result.issues.extend(replace(p, run_id=run_id, level=1) for p in err.problems)
         return result
+    result.doc = doc
     data = doc.data
     if data is None:
         issue("config is empty", at=SourcePos(display, 1, 1), hint="render it again with ttgen render")
         return result
     if not isinstance(data, dict):
-        issue(f"config must be a mapping of keys to values, not a {yaml_type_name(data)}", at=doc.pos(()))
+        issue(f"config must be a mapping of keys to values, not a {yaml_type_name(data)}", at=doc.pos(()),
+              hint="render it again with ttgen render")
         return result
 
     from omegaconf import OmegaConf
@@ -402,11 +414,13 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
     try:
         cfg = OmegaConf.create(data)
     except Exception as exc:  # OmegaConf's own refusal, whatever its type
-        issue(f"OmegaConf cannot load this config: {first_line(exc)}", at=SourcePos(display, 1, 1))
+        issue(f"OmegaConf cannot load this config: {first_line(exc)}", at=SourcePos(display, 1, 1),
+              hint="torchtune loads configs with OmegaConf too: fix what it names, or render the config again")
         return result
 
     resolved: dict[Key, Any] = {}
     failed: set[Key] = set()
+    unset_env: dict[str, list[Key]] = {}  # an environment variable not set here -> the keys that read it
     resolver = _Resolver(cfg, data)
     result.secrets = _environment_secrets(data)
     for where, value in iter_nodes(data):
@@ -427,7 +441,12 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
                            "write the value itself")
             except Exception as exc:  # any resolver may raise anything
                 failed.add(where)
-                if _ENV_RESOLVER in value:
+                missing = _MISSING_ENV.search(str(exc))
+                if missing:
+                    # Clusters often set these only inside jobs: one warning per variable, below,
+                    # and no error for the keys that read it directly or through another key.
+                    unset_env.setdefault(missing[1], []).append(where)
+                elif _ENV_RESOLVER in value:
                     issue(f"interpolation {short_repr(value)} does not resolve here: {first_line(exc)}",
                           at=doc.pos(where), where=where, severity="warning",
                           hint="the environment variable must be set where the job runs")
@@ -435,12 +454,42 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
                     issue(f"interpolation {short_repr(value)} does not resolve: {first_line(exc)}",
                           at=doc.pos(where), where=where, hint=_interpolation_hint(value, data))
 
+    for name, wheres in unset_env.items():
+        direct = [w for w in wheres if f"oc.env:{name}" in str(lookup(data, w)).replace(" ", "")] or wheres
+        keys = ", ".join(display_path(w) for w in wheres[:6]) + (" ..." if len(wheres) > 6 else "")
+        issue(f"environment variable {name} is not set here; {len(wheres)} key{'s' if len(wheres) != 1 else ''} "
+              f"read it ({keys}), so their values are not checked", at=doc.pos(direct[0]), where=direct[0],
+              severity="warning",
+              hint=f"fine when {name} is set where the job runs (clusters often set such variables only inside "
+                   f"jobs); to check them here, export {name} before validating")
     from_env = {where for where in resolved if resolver.env_dependent(where)}
     _check_components(doc, data, resolved, failed, result, issue, from_env)
     _check_rules(doc, data, resolved, failed, issue, from_env)
     # Belt and braces: no message carries a resolved environment value, whatever produced it.
     result.issues = sorted((scrub_problem(p, result.secrets) for p in result.issues), key=Problem.sort_key)
     return result
+
+
+def component_name_problem(name: Any) -> tuple[str, str] | None:
+    """Why *name* is not a ``_component_`` (message, hint), or None when it is a dotted Python name."""
+    if not isinstance(name, str):
+        return (f"_component_ must be a dotted Python name, not a {yaml_type_name(name)}",
+                "e.g. torchtune.models.llama3_2.lora_llama3_2_1b")
+    parts = name.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        return (f"_component_ {short_repr(name)} is not a dotted Python name (module.attribute)",
+                "write the full import path, e.g. torch.optim.AdamW; relative names are not supported")
+    return None
+
+
+def rule_problem(rule_path: Key, value: Any) -> tuple[str, str] | None:
+    """What is wrong with *value* at a well-known key (message, hint), or None when it fits its rule."""
+    rule = RULES.get(tuple(str(k) for k in rule_path))
+    if rule is None or rule.ok(value):
+        return None
+    shown = f"{yaml_type_name(value)} {short_repr(value)}" if value is not None else "null"
+    why = f" ({rule.why})" if rule.why else ""
+    return f"must be {rule.expect}{why}, got {shown}", _type_hint(rule, value)
 
 
 def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Key, Any], failed: set[Key],

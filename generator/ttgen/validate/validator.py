@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import Problem, RunLookupError, SourcePos, UserError, ValidationFailed
 from ..layout import BASE_FILE, CONFIG_GLOB, CONFIG_NAME, CONFIGS_DIR
@@ -28,6 +28,9 @@ from ..yamlio.load import read_yaml_file
 from .components import ComponentChecker, import_torchtune
 from .report import ConfigResult, ValidationReport
 from .static import check_static, scrub_problem, scrub_text
+
+# Said while torchtune (and torch) are imported for level 2, which takes seconds.
+IMPORT_NOTE = "importing torchtune (and torch) for level 2 checks ..."
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,8 @@ class Validator:
                 return self._hints.hint(config.base, path, key, component)
 
             for node in static.components:
-                issues.extend(self._checker.check(node, run_id=config.run_id, leftover=leftover))
+                issues.extend(self._checker.check(node, run_id=config.run_id, leftover=leftover,
+                                                  config_file=config.path, document=static.doc))
             # Level 2 names components as resolved: never with an environment value in them.
             self._secrets.update(static.secrets)
             issues = sorted((scrub_problem(p, static.secrets) for p in issues), key=Problem.sort_key)
@@ -179,7 +183,9 @@ class Validator:
         return result
 
 
-def validate_configs(configs: Iterable[ConfigFile], *, level: int | None = None) -> ValidationReport:
+def validate_configs(configs: Iterable[ConfigFile], *, level: int | None = None,
+                     progress: Callable[[str, int, int], None] | None = None,
+                     note: Callable[[str], None] | None = None) -> ValidationReport:
     """Check every config; returns the report (problems in configs never raise).
 
     Examples:
@@ -188,16 +194,24 @@ def validate_configs(configs: Iterable[ConfigFile], *, level: int | None = None)
         (True, '4 configs checked at level 1: all passed')
     """
     validator = Validator(level=level)
+    if note is not None and validator.wants_torchtune():
+        note(IMPORT_NOTE)
     validator.start()
-    for config in configs:
+    configs = list(configs)
+    for done, config in enumerate(configs, 1):
         validator.check(config)
+        if progress is not None:
+            progress("validating", done, len(configs))
     return validator.report
 
 
-def validate_output_folder(folder: Path, *, level: int | None = None) -> ValidationReport:
+def validate_output_folder(folder: Path, *, level: int | None = None,
+                           progress: Callable[[str, int, int], None] | None = None,
+                           note: Callable[[str], None] | None = None) -> ValidationReport:
     """Check ``configs/run_*.yaml`` of an output folder, naming files relative to it (``configs/run_000.yaml``).
 
     Used by ``render --validate`` on the temporary folder before it is renamed,
     so the report holds no temporary path.
     """
-    return validate_configs(_run_files(folder / CONFIGS_DIR, display_dir=CONFIGS_DIR), level=level)
+    return validate_configs(_run_files(folder / CONFIGS_DIR, display_dir=CONFIGS_DIR), level=level,
+                            progress=progress, note=note)

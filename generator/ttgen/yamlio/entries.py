@@ -33,10 +33,11 @@ class EntryFile:
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
-            raise error_cls([Problem(f"{what} is not valid UTF-8", pos=SourcePos(str(path)))]) from None
+            raise error_cls([Problem(f"{what} is not valid UTF-8", pos=SourcePos(str(path)),
+                                             hint="ttgen writes UTF-8: render the experiment again")]) from None
         except OSError as exc:
             raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}",
-                                     pos=SourcePos(str(path)))]) from None
+                                     pos=SourcePos(str(path)), hint="check the file's permissions")]) from None
         lines = tuple(text.splitlines(keepends=True))
         starts: dict[str, int] = {}
         for i, line in enumerate(lines):

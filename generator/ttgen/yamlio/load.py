@@ -178,7 +178,8 @@ def _read_regular(path: Path, *, name: str, what: str, error_cls: type[UserError
     except FileNotFoundError:
         raise error_cls([Problem(f"{what} not found", pos=SourcePos(name), hint=not_found_hint)]) from None
     except OSError as exc:
-        raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}", pos=SourcePos(name))]) from None
+        raise error_cls([Problem(f"cannot read {what}: {exc.strerror or exc}", pos=SourcePos(name),
+                                 hint="check the file's permissions")]) from None
     return raw, mode
 
 
@@ -212,7 +213,7 @@ def load_yaml_bytes(raw: bytes, *, file: str, error_cls: type[UserError] = Exper
     if b"\x00" in raw:
         off = raw.index(b"\x00")
         raise error_cls([Problem("file contains a NUL byte: this looks like a binary file, not YAML",
-                                 pos=_offset_pos(file, raw, off))])
+                                 pos=_offset_pos(file, raw, off), hint="is this the right file?")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -255,7 +256,7 @@ def load_yaml_text(text: str, *, file: str, error_cls: type[UserError] = Experim
                                  hint="is this the right file? experiment and config files are small")]) from None
     except RecursionError:
         raise error_cls([Problem(f"YAML is nested too deeply (more than {MAX_DEPTH} levels)",
-                                 pos=SourcePos(file, 1, 1))]) from None
+                                 pos=SourcePos(file, 1, 1), hint="flatten the structure; configs nest a few levels")]) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -378,13 +379,15 @@ class _Builder:
         try:
             self.loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
-            self.problems.append(Problem(f"invalid merge key: {exc.problem}", pos=_mark_pos(self.doc.file, exc.problem_mark)))
+            self.problems.append(Problem(f"invalid merge key: {exc.problem}", pos=_mark_pos(self.doc.file, exc.problem_mark),
+                                         hint="<<: takes an alias of a mapping (<<: *defaults) or a list of them"))
             return {}
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _ALLOWED_TAGS:
                 self.problems.append(Problem("mapping keys must be plain strings", pos=self._pos(key_node),
-                                             path=display_path(path) or None))
+                                             path=display_path(path) or None,
+                                             hint="write the key as plain text (quote it if needed)"))
                 continue
             try:
                 key = self.loader.construct_object(key_node)
