@@ -205,3 +205,15 @@ def test_a_failing_torch_import_is_one_line(tmp_path: Path, monkeypatch: pytest.
     notes = [line for line in done.err.splitlines() if "cannot be imported" in line]
     assert notes == ["ttgen validate: note: torchtune cannot be imported (ImportError: torchao 0.12 is not "
                      "compatible); running level 1 checks only"], done.err
+
+
+def test_the_report_file_groups_findings_too(tmp_path: Path) -> None:
+    from test_validate import base_with_a_defect
+
+    out = tmp_path / "out"
+    done = run_cli("render", base_with_a_defect(tmp_path), "--out", out, "--validate")
+    assert done.code == 1
+    report = (out / "validation_report.txt").read_text()
+    [line] = [x for x in report.splitlines() if "epochs: must be" in x]
+    assert line.startswith("configs/run_000.yaml:") and ": 2 runs (run_000, run_001): epochs: " in line
+    assert "problems (each once, with the runs it is in):" in report
