@@ -25,12 +25,13 @@ LORA = REPO / "examples" / "lora_rank_sweep" / "experiment.yaml"
 COMMANDS = ["render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit", "completion"]
 
 
-def small(folder: Path, *, base_dir: str | None = None, runs: int = 2) -> Path:
+def small(folder: Path, *, base_dir: str | None = None, runs: int = 2, derived: bool = False) -> Path:
     out = f"output: {{base_dir: {base_dir}}}\n" if base_dir else ""
     ranks = ", ".join(str(4 * (i + 1)) for i in range(runs))
+    alpha = ", lora_alpha: '{{ lora_rank * 2 }}'" if derived else ""  # evaluated per run: a slower render
     return write(folder / "experiment.yaml", "experiment: {name: conv, framework: torchtune}\n"
                  "framework_config: {base_config: llama3_2/1B_lora_single_device}\n"
-                 f"variables: {{lora_rank: [{ranks}]}}\ncontrols: {{epochs: 3}}\n" + out)
+                 f"variables: {{lora_rank: [{ranks}]}}\ncontrols: {{epochs: 3{alpha}}}\n" + out)
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -199,13 +200,14 @@ def run_on_terminal(args: list[str], cwd: Path, *, env: dict[str, str] | None = 
 
 @pytest.mark.slow
 def test_a_long_render_shows_count_rate_and_time_left_on_a_terminal(tmp_path: Path) -> None:
-    exp = small(tmp_path, runs=6000)
-    code, drawn = run_on_terminal(["render", str(exp), "--out", str(tmp_path / "o"), "--max-runs", "10000"], tmp_path)
+    # Long enough (about 3 s here) that the display, which waits one second, surely shows.
+    exp = small(tmp_path, runs=15000, derived=True)
+    code, drawn = run_on_terminal(["render", str(exp), "--out", str(tmp_path / "o"), "--max-runs", "20000"], tmp_path)
     assert code == 0, drawn
-    assert re.search(r"rendering \[[#.]{30}\] \d+/6000 configs  \d+/s  \d+ (s|min \d\d s) left", drawn), drawn
+    assert re.search(r"rendering \[[#.]{30}\] \d+/15000 configs  \d+/s  \d+ (s|min \d\d s) left", drawn), drawn
     assert drawn.endswith("\x1b[K") or "\r\x1b[K" in drawn  # the line is cleared at the end
     quiet_code, quiet = run_on_terminal(["render", str(exp), "--out", str(tmp_path / "q"), "--quiet",
-                                         "--max-runs", "10000"], tmp_path)
+                                         "--max-runs", "20000"], tmp_path)
     assert quiet_code == 0 and "rendering" not in quiet
 
 
