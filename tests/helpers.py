@@ -283,3 +283,27 @@ def tmpfs(folder: Path, *, size: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def on_terminal(*args: str | os.PathLike[str], cwd: Path, env: dict[str, str] | None = None,
+                timeout: float = 300) -> tuple[int, str]:
+    """Run ``python -m ttgen ARGS`` with stdin, stdout and stderr on one real pseudo-terminal, as in a
+    user's shell; its exit code and everything it drew (line ends as the terminal gives them back)."""
+    import sys
+
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ttgen", *map(str, args)], stdin=slave, stdout=slave,
+                            stderr=slave, cwd=cwd, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not data:
+            break
+        chunks.append(data)
+    code = proc.wait(timeout=timeout)
+    os.close(master)
+    return code, b"".join(chunks).decode("utf-8", errors="replace").replace("\r\n", "\n")

@@ -7,10 +7,7 @@ subprocess on a real pseudo-terminal where what matters is the terminal).
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
 import shlex
 import subprocess
 import sys
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from helpers import REPO, run_cli, write
+from helpers import REPO, on_terminal, run_cli, write
 
 LORA = REPO / "examples" / "lora_rank_sweep" / "experiment.yaml"
 COMMANDS = ["render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit", "completion"]
@@ -175,39 +172,16 @@ def test_every_help_ends_with_examples(command: str) -> None:
 # --- progress on a terminal -------------------------------------------------------------------
 
 
-def run_on_terminal(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run ``python -m ttgen ARGS`` with stderr on a real pseudo-terminal; its exit code and what it drew."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ttgen", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=slave, env=dict(os.environ, **(env or {})))
-    os.close(slave)
-    drawn = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the terminal closed: the process ended
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(timeout=300), drawn.decode(errors="replace")
-
-
 @pytest.mark.slow
 def test_a_long_render_shows_count_rate_and_time_left_on_a_terminal(tmp_path: Path) -> None:
     # Long enough (about 3 s here) that the display, which waits one second, surely shows.
     exp = small(tmp_path, runs=15000, derived=True)
-    code, drawn = run_on_terminal(["render", str(exp), "--out", str(tmp_path / "o"), "--max-runs", "20000"], tmp_path)
+    code, drawn = on_terminal("render", exp, "--out", tmp_path / "o", "--max-runs", "20000", cwd=tmp_path)
     assert code == 0, drawn
     assert re.search(r"rendering \[[#.]{30}\] \d+/15000 configs  \d+/s  \d+ (s|min \d\d s) left", drawn), drawn
     assert drawn.endswith("\x1b[K") or "\r\x1b[K" in drawn  # the line is cleared at the end
-    quiet_code, quiet = run_on_terminal(["render", str(exp), "--out", str(tmp_path / "q"), "--quiet",
-                                         "--max-runs", "20000"], tmp_path)
+    quiet_code, quiet = on_terminal("render", exp, "--out", tmp_path / "q", "--quiet", "--max-runs", "20000",
+                                    cwd=tmp_path)
     assert quiet_code == 0 and "rendering" not in quiet
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, run_cli, write
+from helpers import EXAMPLES, on_terminal, run_cli, write
 
 ESC = re.compile(r"\x1b\[[0-9;]*m")
 RED, GREEN, YELLOW, DIM, RESET = "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[2m", "\x1b[0m"
@@ -32,26 +32,6 @@ def _env(**changes: str | None) -> dict[str, str]:
         else:
             env[key] = value
     return env
-
-
-def on_pty(*args: str | os.PathLike[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run ``python -m ttgen ARGS`` with stdin, stdout and stderr on one pseudo-terminal; its exit code and output."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ttgen", *map(str, args)], stdin=slave, stdout=slave,
-                            stderr=slave, cwd=cwd, env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed its side
-            break
-        if not data:
-            break
-        chunks.append(data)
-    code = proc.wait(timeout=60)
-    os.close(master)
-    return code, b"".join(chunks).decode("utf-8").replace("\r\n", "\n")  # the terminal's line ends
 
 
 def piped(*args: str | os.PathLike[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -70,7 +50,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_an_error_is_red_and_its_hint_dim_on_a_terminal(tmp_path: Path) -> None:
-    code, out = on_pty("init", "llama3_2/1B_lora_singl", "--out", "x.yaml", cwd=tmp_path, env=_env())
+    code, out = on_terminal("init", "llama3_2/1B_lora_singl", "--out", "x.yaml", cwd=tmp_path, env=_env())
     assert code == 1
     assert f"{RED}<command line>: torchtune" in out
     assert f"{DIM}    hint: did you mean llama3_2/1B_lora_single_device" in out
@@ -84,7 +64,7 @@ def test_a_warning_is_yellow_on_a_terminal(tmp_path: Path) -> None:
                 "experiment: {name: warn, framework: torchtune}\n"
                 "framework_config: {base_config: llama3_2/1B_lora_single_device}\n"
                 "delete: [no_such_key]\n")
-    code, out = on_pty("render", exp, "--dry-run", cwd=tmp_path, env=_env())
+    code, out = on_terminal("render", exp, "--dry-run", cwd=tmp_path, env=_env())
     assert code == 0, out
     warning = next(line for line in out.splitlines() if "warning:" in line)
     assert warning.startswith(YELLOW) and warning.endswith(RESET) and "no_such_key" in warning
@@ -93,15 +73,15 @@ def test_a_warning_is_yellow_on_a_terminal(tmp_path: Path) -> None:
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"NO_COLOR": "yes", "FORCE_COLOR": "1"}, {"TERM": "dumb"}],
                          ids=["NO_COLOR", "NO_COLOR-beats-FORCE_COLOR", "TERM=dumb"])
 def test_no_colour_when_asked_even_on_a_terminal(env: dict[str, str], rendered: Path) -> None:
-    code, out = on_pty("diff", "run_003", cwd=rendered, env=_env(COLUMNS="200", **env))
+    code, out = on_terminal("diff", "run_003", cwd=rendered, env=_env(COLUMNS="200", **env))
     assert code == 0 and "added" in out and "\x1b" not in out
-    code, out = on_pty("init", "nope", "--out", "x.yaml", cwd=rendered, env=_env(**env))
+    code, out = on_terminal("init", "nope", "--out", "x.yaml", cwd=rendered, env=_env(**env))
     assert code == 1 and "hint:" in out and "\x1b" not in out
 
 
 def test_an_empty_no_color_does_not_turn_colour_off(rendered: Path) -> None:
     """no-color.org: only a non-empty NO_COLOR counts."""
-    code, out = on_pty("diff", "run_003", cwd=rendered, env=_env(COLUMNS="200", NO_COLOR=""))
+    code, out = on_terminal("diff", "run_003", cwd=rendered, env=_env(COLUMNS="200", NO_COLOR=""))
     assert code == 0 and f"{GREEN}added{RESET}" in out
 
 
@@ -115,7 +95,7 @@ def test_no_colour_in_a_pipe_unless_forced(rendered: Path) -> None:
 
 @pytest.mark.parametrize("columns", ["200", "60"], ids=["table", "stacked"])
 def test_diff_colours_the_change_column_without_moving_columns(columns: str, rendered: Path) -> None:
-    code, out = on_pty("diff", "run_003", cwd=rendered, env=_env(COLUMNS=columns))
+    code, out = on_terminal("diff", "run_003", cwd=rendered, env=_env(COLUMNS=columns))
     assert code == 0, out
     assert f"{GREEN}added{RESET}" in out and f"{YELLOW}changed{RESET}" in out and f"{RED}removed{RESET}" in out
     plain = piped("diff", "run_003", cwd=rendered, env=_env(COLUMNS=columns))
@@ -134,5 +114,5 @@ def test_diff_colours_the_change_column_without_moving_columns(columns: str, ren
 
 
 def test_two_runs_diff_colours_changed(rendered: Path) -> None:
-    code, out = on_pty("diff", "run_000", "run_003", cwd=rendered, env=_env(COLUMNS="200"))
+    code, out = on_terminal("diff", "run_000", "run_003", cwd=rendered, env=_env(COLUMNS="200"))
     assert code == 0 and f"{YELLOW}changed{RESET}" in out and GREEN not in out

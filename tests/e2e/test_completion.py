@@ -21,8 +21,14 @@ from ttgen.cli import build_parser
 from ttgen.cli.completion import complete
 from ttgen.inputs.catalog import load_catalog
 
-TTGEN = shutil.which("ttgen")
-pytestmark = pytest.mark.skipif(TTGEN is None, reason="the ttgen command is not on PATH")
+# The shells call back into the `ttgen` console script installed beside this Python (`_env`):
+# installing the package installs it, so it missing is a failure, never a skip.
+TTGEN = Path(sys.executable).parent / "ttgen"
+
+
+@pytest.fixture(autouse=True)
+def _installed_command() -> None:
+    assert TTGEN.is_file(), f"{TTGEN} is missing: install the package (pip install -e .)"
 
 
 def _env() -> dict[str, str]:

@@ -7,15 +7,13 @@ Through the real command (`run_cli`), on experiments and configs written by the 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, write
+from helpers import on_terminal, run_cli, write
 
 HEAD = ("experiment: {name: checks, framework: torchtune}\n"
         "framework_config: {base_config: llama3_2/1B_lora_single_device}\n")
@@ -155,30 +153,9 @@ def test_an_unset_environment_variable_is_one_warning_not_errors(tmp_path: Path,
 @pytest.mark.slow
 @pytest.mark.needs_torch
 def test_render_validate_shows_the_import_note_and_progress_on_a_terminal(tmp_path: Path) -> None:
-    import pty
-    import select
-
     exp = experiment(tmp_path, "variables: {lora_rank: [4, 8, 16]}\n")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ttgen", "render", str(exp), "--out", str(tmp_path / "o"),
-                             "--validate"], stdout=subprocess.DEVNULL, stderr=slave, cwd=tmp_path)
-    os.close(slave)
-    drawn = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    assert proc.wait(timeout=300) == 0
-    text = drawn.decode(errors="replace")
+    code, text = on_terminal("render", exp, "--out", tmp_path / "o", "--validate", cwd=tmp_path)
+    assert code == 0, text
     assert "importing torchtune (and torch) for level 2 checks ..." in text
     assert re.search(r"validating \[[#.]{30}\] 3/3 configs", text), text
 
