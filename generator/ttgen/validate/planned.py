@@ -18,16 +18,13 @@ Examples:
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from ..errors import Problem, SourcePos
 from ..plan.resolve import Override
 from ..plan.runs import Plan
 from ..tree import MISSING, ConfigPath, Key, display_path, iter_nodes, lookup
-from .static import RULES, _interpolation_hint, component_name_problem, rule_problem
-
-_PLAIN_REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*(?:\.[\w-]+)*)\s*\}")
+from .static import RULES, _INTERPOLATION, _interpolation_hint, _ref_path, component_name_problem, rule_problem
 
 
 def _findings(path: ConfigPath, value: Any) -> Iterator[tuple[Key, str, str]]:
@@ -54,12 +51,12 @@ def _interpolations(plan: Plan, value: Any) -> Iterator[tuple[Key, str, str]]:
     for sub, node in iter_nodes(value):
         if not isinstance(node, str) or "${" not in node:
             continue
-        for ref in _PLAIN_REF.findall(node):
-            target = tuple(ref.split("."))
-            if lookup(plan.controlled.tree, target) is not MISSING or \
+        for ref in _INTERPOLATION.findall(node):
+            target = _ref_path(ref)  # None: a resolver (${oc.env:...}) or a relative reference
+            if target is None or lookup(plan.controlled.tree, target) is not MISSING or \
                     any(target[:len(p)] == p for p in variable_paths):
                 continue
-            yield sub, f"interpolation {node!r} names no key of the config: ${{{ref}}}", \
+            yield sub, f"interpolation {node!r} names no key of the config: ${{{ref.strip()}}}", \
                 _interpolation_hint(node, plan.controlled.tree)
 
 

@@ -470,26 +470,35 @@ def check_static(path: Path, *, display: str, run_id: str) -> StaticResult:
     return result
 
 
-def component_name_problem(name: Any) -> tuple[str, str] | None:
-    """Why *name* is not a ``_component_`` (message, hint), or None when it is a dotted Python name."""
+def component_name_problem(name: Any, *, shown: Any = MISSING) -> tuple[str, str] | None:
+    """Why *name* is not a ``_component_`` (message, hint), or None when it is a dotted Python name.
+
+    *shown*: what the message shows instead of *name* (the interpolation as written, when
+    *name* came from the environment).
+    """
     if not isinstance(name, str):
         return (f"_component_ must be a dotted Python name, not a {yaml_type_name(name)}",
                 "e.g. torchtune.models.llama3_2.lora_llama3_2_1b")
     parts = name.split(".")
     if len(parts) < 2 or not all(p.isidentifier() for p in parts):
-        return (f"_component_ {short_repr(name)} is not a dotted Python name (module.attribute)",
+        return (f"_component_ {short_repr(name if shown is MISSING else shown)} is not a dotted Python name "
+                "(module.attribute)",
                 "write the full import path, e.g. torch.optim.AdamW; relative names are not supported")
     return None
 
 
-def rule_problem(rule_path: Key, value: Any) -> tuple[str, str] | None:
-    """What is wrong with *value* at a well-known key (message, hint), or None when it fits its rule."""
+def rule_problem(rule_path: Key, value: Any, *, written: Any = MISSING) -> tuple[str, str] | None:
+    """What is wrong with *value* at a well-known key (message, hint), or None when it fits its rule.
+
+    *written*: the interpolation *value* was resolved from, named in the message.
+    """
     rule = RULES.get(tuple(str(k) for k in rule_path))
     if rule is None or rule.ok(value):
         return None
     shown = f"{yaml_type_name(value)} {short_repr(value)}" if value is not None else "null"
+    via = f" (from {short_repr(written)})" if written is not MISSING else ""
     why = f" ({rule.why})" if rule.why else ""
-    return f"must be {rule.expect}{why}, got {shown}", _type_hint(rule, value)
+    return f"must be {rule.expect}{why}, got {shown}{via}", _type_hint(rule, value)
 
 
 def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Key, Any], failed: set[Key],
@@ -501,21 +510,17 @@ def _check_components(doc: YamlDocument, data: dict[str, Any], resolved: dict[Ke
         if at in failed:
             continue
         name = resolved.get(at, node["_component_"])
-        parts = name.split(".") if isinstance(name, str) else []
-        if not isinstance(name, str):
-            issue(f"_component_ must be a dotted Python name, not a {yaml_type_name(name)}", at=doc.pos(at), where=at,
-                  hint="e.g. torchtune.models.llama3_2.lora_llama3_2_1b")
-        elif len(parts) < 2 or not all(p.isidentifier() for p in parts):
-            shown = short_repr(node["_component_"] if at in from_env else name)  # never an environment value
-            issue(f"_component_ {shown} is not a dotted Python name (module.attribute)",
-                  at=doc.pos(at), where=at,
-                  hint="write the full import path, e.g. torch.optim.AdamW; relative names are not supported")
+        # Never an environment value in the message: the interpolation as written instead.
+        wrong = component_name_problem(name, shown=node["_component_"] if at in from_env else MISSING)
+        if wrong is not None:
+            issue(wrong[0], at=doc.pos(at), where=at, hint=wrong[1])
         elif at in from_env:
             # Its value where the job runs is not known here, and level 2's messages would show it.
             issue(f"_component_ comes from the environment ({short_repr(node['_component_'])}); it is not imported "
                   "or bound here", at=doc.pos(at), where=at, severity="warning",
                   hint="its value where the job runs decides; write the name in experiment.yaml to have it checked")
         else:
+            assert isinstance(name, str)  # component_name_problem refuses anything else
             keys = tuple(str(k) for k in node if k != "_component_")
             result.components.append(ComponentNode(
                 path=where, name=name, keys=keys, pos=doc.pos(at),
@@ -539,9 +544,7 @@ def _check_rules(doc: YamlDocument, data: dict[str, Any], resolved: dict[Key, An
                   hint=f"set the environment variable to {rule.expect} where the job runs, or write the value "
                        "in experiment.yaml")
             continue
-        shown = f"{yaml_type_name(value)} {short_repr(value)}" if value is not None else "null"
-        via = f" (from {short_repr(node)})" if rule_path in resolved else ""
-        why = f" ({rule.why})" if rule.why else ""
-        issue(f"must be {rule.expect}{why}, got {shown}{via}", at=doc.pos(rule_path), where=rule_path,
-              hint=_type_hint(rule, value))
+        wrong = rule_problem(rule_path, value, written=node if rule_path in resolved else MISSING)
+        assert wrong is not None  # the rule refused it above
+        issue(wrong[0], at=doc.pos(rule_path), where=rule_path, hint=wrong[1])
 
