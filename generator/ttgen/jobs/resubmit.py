@@ -20,11 +20,11 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import JobsError, Problem, SourcePos, UserError
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, config_file
+from ..plan.command_line import override_value
 from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
 from ..review.folders import read_file, read_run_mapping, recorded_changes, recorded_overrides
 
-from ..yamlio.load import load_yaml_text
 from .cluster import Cluster
 from .status import FAILED_STATES, sweep_status
 from .submit import SubmitResult, holds_results, job_folders, parse_runs, run_output_dir, submit_sweep
@@ -43,7 +43,7 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise JobsError([Problem(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set optimizer.lr=1e-4")])
         try:
-            value = load_yaml_text(f"v: {text}\n" if text.strip() else "v: ''\n", file="--set").data["v"]
+            value = override_value(text, file="--set")
         except UserError as err:
             raise JobsError([Problem(f"--set {item!r}: the value is not YAML: {err.problems[0].message}",
                                      hint="quote it for the shell and for YAML: --set 'key=\"a: b\"'")]) from None

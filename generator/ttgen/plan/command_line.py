@@ -37,6 +37,17 @@ def is_override(arg: str) -> bool:
     return "=" in arg or arg.startswith("~")
 
 
+def override_value(text: str, *, file: str = "command line") -> Any:
+    """The value of ``KEY=VALUE`` typed as OmegaConf types a dotlist value (an empty one is '').
+    Raises `UserError` (positioned in *file*) when it is not YAML.
+
+    Examples:
+        >>> override_value("1e-4"), override_value("[q_proj, v_proj]"), override_value("")
+        (0.0001, ['q_proj', 'v_proj'], '')
+    """
+    return load_yaml_text(f"v: {text}\n" if text.strip() else "v: ''\n", file=file).data["v"]
+
+
 def parse_overrides(args: Sequence[str], problems: ProblemCollector | None = None) -> CommandLine:
     """Parse ``key=value``, ``+key=value`` and ``~key``; malformed ones are errors (collected, or raised)."""
     own = problems if problems is not None else ProblemCollector()
@@ -57,7 +68,7 @@ def parse_overrides(args: Sequence[str], problems: ProblemCollector | None = Non
                       hint="e.g. epochs=1, +new.key=1 or ~profiler")
             continue
         try:
-            value = load_yaml_text(f"v: {text}\n" if text.strip() else "v: ''\n", file="command line").data["v"]
+            value = override_value(text)
         except UserError as err:
             own.error(f"the value is not YAML: {err.problems[0].message if err.problems else err}",
                       pos=COMMAND_LINE, path=arg,
