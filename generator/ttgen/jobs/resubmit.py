@@ -24,7 +24,6 @@ from ..plan.command_line import override_value
 from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
 from ..review.folders import read_file, read_run_mapping, recorded_changes, recorded_overrides
-
 from .cluster import Cluster
 from .status import FAILED_STATES, sweep_status
 from .submit import SubmitResult, holds_results, job_folders, parse_runs, run_output_dir, submit_sweep

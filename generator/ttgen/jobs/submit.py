@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from ..errors import JobsError, Problem, SourcePos
 from ..layout import ARRAY_SCRIPT, array_log
 from ..plan.sweep import run_id_width
+from ..render.slurm_scripts import log_path
 from ..review.folders import read_run_mapping
 from ..text import plural
 from .cluster import Cluster
@@ -141,9 +142,8 @@ def plan_calls(folder: Path, runs: list[str], *, run_ids: list[str], max_array_s
         if offset:
             logs = (folder / log).resolve().parent
             args += [f"--export=ALL,TTGEN_RUN_OFFSET={offset}",
-                     f"--output={logs}/{Path(log).name}".replace("%", "%%").replace("%%A", "%A").replace("%%a", "%a"),
-                     f"--error={logs}/{Path(array_log(width, offset=offset, suffix='err')).name}"
-                     .replace("%", "%%").replace("%%A", "%A").replace("%%a", "%a")]
+                     f"--output={log_path(logs, Path(log).name)}",
+                     f"--error={log_path(logs, Path(array_log(width, offset=offset, suffix='err')).name)}"]
         calls.append(SbatchCall([*args, *sbatch_args], script, [run_ids[i] for i in chunk], tasks, spec, offset,
                                 log, after_previous=bool(calls)))
     return calls

@@ -23,7 +23,7 @@ import jinja2
 import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, config_file, run_script
+from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, array_log, config_file, run_script
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
 from ..plan.sweep import run_id_width
@@ -37,7 +37,7 @@ def sbatch_command(output_dir: Path) -> str:
     return "sbatch " + shell_quote(Path(output_dir).resolve() / ARRAY_SCRIPT)
 
 
-def _log_path(log_dir: Path, name: str) -> str:
+def log_path(log_dir: Path, name: str) -> str:
     """A log file path for ``--output``/``--error``: ``%`` in the folder is literal (``%%``)."""
     return str(log_dir).replace("%", "%%") + "/" + name
 
@@ -99,16 +99,16 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
         context, array=True, run=None, script=str(final_dir / ARRAY_SCRIPT),
         directives=_directives(settings, job_name=settings.job_name, first=[
             ("array", f"0-{len(runs) - 1}{throttle}"),
-            ("output", _log_path(log_dir, f"run_%{id_width}a-%A.out")),
-            ("error", _log_path(log_dir, f"run_%{id_width}a-%A.err"))]))
+            ("output", log_path(log_dir, Path(array_log(id_width)).name)),
+            ("error", log_path(log_dir, Path(array_log(id_width, suffix="err")).name))]))
     _write_script(folder, ARRAY_SCRIPT, array_template, array_context)
     for run in runs:
         rel = run_script(run["run_id"])
         run_context = dict(
             context, array=False, run=run, script=str(final_dir / rel),
             directives=_directives(settings, job_name=f"{settings.job_name}_{run['run_id']}", first=[
-                ("output", _log_path(log_dir, f"{run['run_id']}-%j.out")),
-                ("error", _log_path(log_dir, f"{run['run_id']}-%j.err"))]))
+                ("output", log_path(log_dir, f"{run['run_id']}-%j.out")),
+                ("error", log_path(log_dir, f"{run['run_id']}-%j.err"))]))
         _write_script(folder, rel, run_template, run_context)
 
 
