@@ -23,7 +23,7 @@ from ..layout import CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, 
 from ..plan.command_line import override_value
 from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
-from ..review.folders import read_file, read_run_mapping, recorded_changes, recorded_overrides
+from ..review.folders import read_file, read_run_mapping, recorded_in
 from .cluster import Cluster
 from .status import FAILED_STATES, sweep_status
 from .submit import SubmitResult, holds_results, job_folders, parse_runs, run_output_dir, submit_sweep
@@ -126,11 +126,12 @@ def resume(config: dict[str, Any], run_id: str, *, output_dir: Path) -> dict[str
 def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Render *folder* again with *changes* added to what it records, and replace the files that
     change; returns them. Anything else that would change is an error, and nothing is replaced."""
-    merged = recorded_changes(folder)
-    for run_id, values in changes.items():
-        merged[run_id] = {**merged.get(run_id, {}), **values}
     manifest = read_file(folder, MANIFEST_FILE, what="manifest").data
     manifest = manifest if isinstance(manifest, dict) else {}
+    record = recorded_in(manifest)  # from the manifest just read: no second read
+    merged = record.changes
+    for run_id, values in changes.items():
+        merged[run_id] = {**merged.get(run_id, {}), **values}
     recorded = manifest.get("base_config")
     recorded = recorded if isinstance(recorded, dict) else {}
     version = manifest.get("torchtune_version")
@@ -141,7 +142,7 @@ def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> lis
     with tempfile.TemporaryDirectory(prefix=".ttgen-resubmit-", dir=folder.resolve().parent) as tmp:
         fresh = Path(tmp) / "folder"
         result = render_experiment(folder / EXPERIMENT_FILE, out=fresh, final_dir=folder.resolve(), base=base,
-                                   run_changes=merged, max_runs=sys.maxsize, overrides=recorded_overrides(folder))
+                                   run_changes=merged, max_runs=sys.maxsize, overrides=record.overrides)
         changed = sorted(rel for rel, digest in result.files.items() if old_files.get(rel) != digest)
         allowed = {MAPPING_FILE, MANIFEST_FILE} | {f"{CONFIGS_DIR}/{r}.yaml" for r in merged}
         surprising = [rel for rel in changed if rel not in allowed]

@@ -36,7 +36,7 @@ from ..layout import MANIFEST_FILE, REPORT_FILE
 from ..plan.build import plan_experiment
 from ..render.environment import make_environment
 from ..render.output import write_output
-from .folders import recorded_changes, recorded_overrides
+from .folders import recorded_inputs
 
 _CREATED_AT = re.compile(rb"^created_at:[^\n]*\n?", re.M)
 
@@ -183,9 +183,9 @@ def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: in
         raise RunLookupError([Problem(f"{what} to check against", pos=SourcePos(str(against)),
                                       hint="pass --against the output folder to compare with (render it first)")])
     # What `ttgen resubmit` changed is part of the folder's record: the fresh render applies it too.
+    record = recorded_inputs(against)
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=against.resolve(),
-                           run_changes=recorded_changes(against), overrides=recorded_overrides(against)
-                           if overrides is None else overrides)
+                           run_changes=record.changes, overrides=record.overrides if overrides is None else overrides)
     env = make_environment(template_dir)
     with tempfile.TemporaryDirectory(prefix="ttgen-check-") as tmp:
         fresh, _ = write_output(plan, Path(tmp) / (against.resolve().name or "out"), env=env,

@@ -31,7 +31,7 @@ from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_yaml_file
 from ..yamlio.types import yaml_type_name
 from .compare import Change, tree_differences
-from .folders import match_run, read_config, recorded_changes, recorded_overrides, run_ids
+from .folders import match_run, read_config, recorded_inputs, run_ids
 
 @dataclass(frozen=True)
 class Difference:
@@ -122,19 +122,20 @@ def recorded_base_config(folder: Path, recorded: dict[str, Any], *,
                       recipe=text("recipe"), supports_distributed=None, torchtune_version=torchtune_version)
 
 
-def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any],
-             output_folder: Path) -> tuple[_Explainer | None, Problem | None]:
+def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], output_folder: Path,
+             manifest: EntryFile | None) -> tuple[_Explainer | None, Problem | None]:
     """Re-plan the folder's experiment.yaml against its base_config.yaml; None and a warning on failure.
 
     The plan uses the recorded base (text, and recipe from the manifest), never the
     installed torchtune, so origins stay right after an upgrade.
     """
+    record = recorded_inputs(folder, manifest=manifest)
     try:
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
                                output_folder=output_folder,
                                base=recorded_base_config(folder, recorded), slurm=False,
-                               run_changes=recorded_changes(folder), overrides=recorded_overrides(folder))
+                               run_changes=record.changes, overrides=record.overrides)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
         return None, Problem("cannot tell where differences come from (origin: unknown): the folder's "
@@ -323,7 +324,7 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
 
     rows = tree_differences(before.data, after.data)
     runs = [s.name for s in (before, after) if s.kind == "run"]
-    explainer, problem = _explain(folder, runs, recorded=recorded,
+    explainer, problem = _explain(folder, runs, recorded=recorded, manifest=manifest_file,
                                   output_folder=_recorded_output_folder(manifest_file, folder)) \
         if rows else (None, None)
     if problem is not None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from ..errors import Problem, RunLookupError, SourcePos, UserError
 from ..layout import (DEFAULT_BASE_DIR, DEFAULT_EXPERIMENT, MANIFEST_FILE, MAPPING_FILE, folder_experiment,
@@ -139,31 +140,45 @@ RESUBMIT_CHANGES = "resubmit_changes"  # the manifest's entry of what `ttgen res
 COMMAND_LINE = "command_line"  # the manifest's entry of the command-line overrides of the render
 
 
-def _manifest_value(folder: Path, key: str) -> Any:
-    """One top-level entry of the folder's manifest; None when absent or unreadable."""
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        doc = EntryFile.read(path, what="manifest", error_cls=RunLookupError).entry(key)
-    except UserError:
-        return None
-    return doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None
+@dataclass(frozen=True)
+class Recorded:
+    """What an output folder records beyond its experiment.yaml, which a new render must apply too."""
+
+    changes: dict[str, dict[str, Any]]  # what `ttgen resubmit` changed: {run_id: {key: value}}
+    overrides: list[str]  # the render's command-line overrides, as given: ["epochs=1", "~profiler"]
 
 
-def recorded_changes(folder: Path) -> dict[str, dict[str, Any]]:
-    """What ``ttgen resubmit`` changed in the folder's runs (``{run_id: {key: value}}``), from
-    its manifest; empty when nothing was changed or there is no readable manifest."""
-    data = _manifest_value(folder, RESUBMIT_CHANGES)
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
+def recorded_in(manifest: Mapping[str, Any]) -> Recorded:
+    """`Recorded` from a manifest's data (nothing when the entries are absent or malformed)."""
+    changes = manifest.get(RESUBMIT_CHANGES)
+    overrides = manifest.get(COMMAND_LINE)
+    return Recorded(
+        changes={str(k): dict(v) for k, v in changes.items() if isinstance(v, dict)} if isinstance(changes, dict)
+        else {},
+        overrides=[str(a) for a in overrides] if isinstance(overrides, list) else [])
 
 
-def recorded_overrides(folder: Path) -> list[str]:
-    """The command-line overrides the folder was rendered with (``["epochs=1", "~profiler"]``)."""
-    data = _manifest_value(folder, COMMAND_LINE)
-    return [str(a) for a in data] if isinstance(data, list) else []
+def recorded_inputs(folder: Path, *, manifest: EntryFile | None = None) -> Recorded:
+    """What *folder* records beyond its experiment.yaml, from its manifest (read once, only the two
+    entries; *manifest*: the manifest when the caller has indexed it already). Nothing when the
+    manifest is missing or unreadable."""
+    if manifest is None:
+        path = folder / MANIFEST_FILE
+        if not path.is_file():
+            return recorded_in({})
+        try:
+            manifest = EntryFile.read(path, what="manifest", error_cls=RunLookupError)
+        except UserError:
+            return recorded_in({})
+    data: dict[str, Any] = {}
+    for key in (RESUBMIT_CHANGES, COMMAND_LINE):
+        try:
+            doc = manifest.entry(key)
+        except UserError:
+            continue
+        if doc is not None and isinstance(doc.data, dict):
+            data[key] = doc.data.get(key)
+    return recorded_in(data)
 
 
 def read_run_mapping(folder: Path) -> dict[str, dict[str, Any]]:
