@@ -25,6 +25,7 @@ from ..render.output import render_experiment
 from ..review.diff import recorded_base_config
 from ..review.folders import read_file, read_run_mapping, recorded_in
 from .cluster import Cluster
+from .record import latest_jobs, read
 from .status import FAILED_STATES, sweep_status
 from .submit import SubmitResult, holds_results, job_folders, parse_runs, run_output_dir, submit_sweep
 
@@ -184,7 +185,7 @@ def resubmit_runs(folder: Path | str, *, failed: bool = False, runs: str | None 
         assert runs is not None
         chosen = parse_runs(runs, run_ids)
     values = parse_set(sets)
-    cwd = job_folders(folder) if resume_ else {}
+    cwd = job_folders(latest_jobs(read(folder))) if resume_ else {}
     changes: dict[str, dict[str, Any]] = {}
     for run_id in chosen:
         change: dict[str, Any] = {}
@@ -216,7 +217,7 @@ def resume_runs(folder: Path | str, *, runs: str | None = None, sbatch_args: Seq
     mapping = read_run_mapping(folder)
     chosen = parse_runs(runs, list(mapping)) if runs else list(mapping)
     changes: dict[str, dict[str, Any]] = {}
-    cwd = job_folders(folder)
+    cwd = job_folders(latest_jobs(read(folder)))
     for run_id in chosen:
         out = run_output_dir(mapping[run_id], cwd=cwd.get(run_id, os.getcwd()))
         if holds_results(out):

@@ -184,9 +184,10 @@ def run_output_dir(entry: dict[str, Any], *, cwd: str) -> Path | None:
     return path if path.is_absolute() else Path(cwd) / path
 
 
-def job_folders(folder: Path) -> dict[str, str]:
-    """The folder each run's last job ran in (its submission's working folder), by run id."""
-    return {run_id: sub.cwd for run_id, (sub, _) in latest_jobs(read(folder)).items() if sub.cwd}
+def job_folders(latest: dict[str, tuple[Submission, str]]) -> dict[str, str]:
+    """The folder each run's last job ran in (its submission's working folder), by run id, from
+    `ttgen.jobs.record.latest_jobs`."""
+    return {run_id: sub.cwd for run_id, (sub, _) in latest.items() if sub.cwd}
 
 
 def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster: Cluster,
@@ -195,7 +196,8 @@ def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster
     if force:
         return problems
     # Live jobs of these runs: from the record, and from markers of jobs submitted by hand.
-    jobs: dict[str, str] = {run_id: job for run_id, (_, job) in latest_jobs(read(folder)).items()}
+    latest = latest_jobs(read(folder))  # the record, read once for live jobs and working folders
+    jobs: dict[str, str] = {run_id: job for run_id, (_, job) in latest.items()}
     for (run_id, job), attempt in read_markers(folder).items():
         if attempt.ended is None:
             jobs.setdefault(run_id, job)
@@ -211,7 +213,7 @@ def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster
                                 hint="wait for it (`ttgen status`), cancel it with scancel, or pass --force "
                                      "to submit anyway"))
     if not resume:
-        cwd = job_folders(folder)
+        cwd = job_folders(latest)
         outs = {r: run_output_dir(mapping.get(r, {}), cwd=cwd.get(r, os.getcwd())) for r in runs}
         done = [r for r in runs if holds_results(outs[r])]
         if done:
