@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from helpers import problem_block, run_cli, write
+from test_validate import run_python
 
 pytestmark = pytest.mark.needs_torch
 
@@ -226,10 +225,6 @@ def test_packaged_builders_come_from_datasets() -> None:
     assert json_options is not None and json_options.config_class == "JsonConfig"
     assert json_options.accepts("field") and json_options.accepts("data_files") and json_options.accepts("split")
     assert not json_options.accepts("data_file") and builders.options("yahma/alpaca-cleaned") is None
-
-
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
 
 
 def test_without_the_packaged_builders_the_checks_are_skipped(tmp_path: Path) -> None:
