@@ -28,7 +28,7 @@ from .merge import MergedConfig, compatible, component_warnings, merge_collectin
 from .origins import AUTO_RUN_IDENTITY, AUTO_TRACKER
 from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile_run_dir, follows_output_dir,
                       resolve_text, same_folder, shared_by_all, write_paths)
-from .resolve import Override, ResolvedExperiment, near_miss, resolve_deletes, resolve_experiment
+from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .runs import Plan
 from .slurm import slurm_settings
 from .sweep import build_sweep
@@ -239,7 +239,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
 
 
 
-def _flat_list_variable(var: Any, controlled: MergedConfig, problems: ProblemCollector) -> bool:
+def _flat_list_variable(var: Variable, controlled: MergedConfig, problems: ProblemCollector) -> bool:
     """A variable whose values are plain items of a key that holds a list ([q_proj, v_proj] for
     lora_attn_modules): each item would replace the whole list. One error, with the fix."""
     base_value = lookup(controlled.tree, var.path)
