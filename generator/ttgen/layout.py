@@ -108,7 +108,7 @@ def numbered(first: Path) -> Iterator[Path]:
     """*first*, then the next names a render in the same second may take: ``<name>_2``, ``<name>_3``, ...
     (from ``<name>_3`` on: ``<name>_4``, ...)."""
     yield first
-    m = _TIMESTAMPED.match(first.name)
+    m = _TIMESTAMPED.fullmatch(first.name)
     stem, n = (f"{m['name']}_{m['ts']}", int(m["n"] or 1) + 1) if m else (first.name, 2)
     while True:
         yield first.with_name(f"{stem}_{n}")
@@ -154,7 +154,7 @@ def folder_experiment(name: str) -> str | None:
         >>> folder_experiment("study_20261204_101500_2"), folder_experiment("notes")
         ('study', None)
     """
-    m = _TIMESTAMPED.match(name)
+    m = _TIMESTAMPED.fullmatch(name)
     return m["name"] if m else None
 
 
@@ -172,7 +172,7 @@ def timestamped_folders(parent: Path) -> list[Path]:
     except OSError:
         return []
     for entry in entries:
-        m = _TIMESTAMPED.match(entry.name)
+        m = _TIMESTAMPED.fullmatch(entry.name)
         if entry.name.startswith(".") or m is None or not entry.is_dir() or not any(entry.iterdir()):
             continue  # hidden (in progress), not ours, or empty (a name a killed render had taken)
         found.append(((m["ts"], int(m["n"] or 1), m["name"]), entry))

@@ -31,7 +31,8 @@ def test_loader_types_scalars_like_omegaconf(text: str, expected: object) -> Non
 
 @pytest.mark.parametrize("value", [
     "1e-4", "on", "off", "yes", "null", "~", "true", "3", "0x1f", "1_000", "2024-01-01", ".inf", "",
-    " padded ", "multi\nline", "tab\there", "#not a comment", "a: b", "- item", "[x]", "{y}", "${a.b}",
+    " padded ", "multi\nline", "A\n", "run_000\n", "tab\there", "#not a comment", "a: b", "- item", "[x]",
+    "{y}", "${a.b}",
     "'quoted'", "\"dq\"", "é ü", "\u2028", "*alias", "&anchor", "!tag", "%x", "@x", "`x", "?", "-", ":",
     3, -7, 0, 2**70, 1.5, -0.0, 1e-300, 5e-324, 1e16, 3e-4, float("inf"), float("-inf"), True, False, None,
 ])

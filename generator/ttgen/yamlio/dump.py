@@ -49,7 +49,8 @@ _RESERVED_WORDS = frozenset(
 
 
 def _str_is_simple(s: str) -> bool:
-    return s not in _RESERVED_WORDS and _SIMPLE_STR.match(s) is not None
+    # fullmatch: "$" alone also matches before a final newline, and "A\n" is not plain text.
+    return s not in _RESERVED_WORDS and _SIMPLE_STR.fullmatch(s) is not None
 
 
 def float_text(x: float) -> str:
