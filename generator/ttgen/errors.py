@@ -157,6 +157,10 @@ class JobsError(UserError):
     """Submitting or following a sweep on SLURM cannot be done as asked (submit, status, resubmit)."""
 
 
+class ResultsError(UserError):
+    """The results or report cannot be made as asked (an unknown variable or metric, an unwritable report)."""
+
+
 class ValueProblem(Exception):
     """One value that cannot be computed (a merge conflict, a derived value that fails).
 

@@ -11,6 +11,8 @@
   slurm/submit_array.sh     with a slurm: section, and slurm/submit_run_000.sh per run
   slurm/logs/               created empty; jobs write their logs here
   slurm/state/              created empty; jobs write start/end markers, `ttgen submit` its record
+  results/report.html       written by `ttgen report` (default place), never by a render
+  results/cache/run_000.json  `ttgen results`' summaries of finished metric logs
 ```
 
 Examples:
@@ -46,6 +48,11 @@ SUBMISSIONS_FILE = f"{STATE_DIR}/submissions.jsonl"  # append-only: one JSON obj
 # (squeue's %i). Each holds one line of space-separated key=value pairs (see marker_file).
 STARTED, ENDED = "started", "ended"
 ARRAY_SCRIPT = f"{SLURM_DIR}/submit_array.sh"
+# Written by `ttgen results` and `ttgen report`, never by a render: `ttgen check` ignores it
+# and `render --force` may replace it (everything in it is made again from the runs' logs).
+RESULTS_DIR = "results"
+REPORT_HTML = f"{RESULTS_DIR}/report.html"
+RESULTS_CACHE_DIR = f"{RESULTS_DIR}/cache"
 
 CONFIG_GLOB = "run_*.yaml"
 CONFIG_NAME = re.compile(r"run_[0-9]+\.yaml")  # a run's config; not run_mapping.yaml
@@ -65,6 +72,11 @@ _TIMESTAMPED = re.compile(r"^(?P<name>.+)_(?P<ts>\d{8}_\d{6})(?:_(?P<n>\d+))?$")
 def config_file(run_id: str) -> str:
     """A run's config, relative to the output folder."""
     return f"{CONFIGS_DIR}/{run_id}.yaml"
+
+
+def results_cache(run_id: str) -> str:
+    """A run's cached log summaries, relative to the output folder."""
+    return f"{RESULTS_CACHE_DIR}/{run_id}.json"
 
 
 def run_script(run_id: str) -> str:

@@ -21,6 +21,7 @@ PACKAGE = REPO / "generator" / "ttgen"
 
 LAYERS: list[set[str]] = [
     {"cli"},
+    {"results"},
     {"jobs"},
     {"review"},
     {"render"},
@@ -141,9 +142,26 @@ with contextlib.redirect_stdout(io.StringIO()):
         main({argv!r})
     except SystemExit:
         pass
-heavy = ("jinja2", "jsonschema", "deepdiff", "omegaconf", "torch", "torchtune")
+heavy = ("jinja2", "jsonschema", "deepdiff", "omegaconf", "torch", "torchtune", "matplotlib", "numpy", "pandas")
 print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_render_imports_no_plotting_or_training_library(tmp_path: Path) -> None:
+    """A render (with its checks) never loads torch, matplotlib, numpy or pandas: those belong to
+    training and to `ttgen report`."""
+    example = REPO / "examples" / "lora_rank_sweep" / "experiment.yaml"
+    code = f"""
+import contextlib, io, sys
+from ttgen.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["render", {str(example)!r}, "--out", {str(tmp_path / "out")!r}, "--quiet"])
+heavy = ("torch", "torchtune", "matplotlib", "numpy", "pandas")
+print(code, sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy}}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 []"

@@ -33,7 +33,7 @@ from .interrupt import interrupted
 from .output import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, envelope, plural, print_json, print_problems
 
 SBATCH_COMMANDS = ("submit", "resubmit")  # they take sbatch's options after "--"
-COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit", "completion")
+COMMAND_MODULES = ("render", "diff", "check", "validate", "ls", "init", "submit", "status", "resubmit", "results", "report", "completion")
 
 
 def build_parser(prog: str = "ttgen") -> argparse.ArgumentParser:

@@ -11,7 +11,9 @@ included. Only these are not compared:
   has it: ``render --validate`` writes it, a plain render does not;
 - files inside a folder the render creates empty (SLURM's log folder): they are
   written while jobs run, not by ttgen. Empty folders themselves are not compared
-  (git does not keep them).
+  (git does not keep them);
+- ``runs/`` and ``results/``: what training writes into the folder (when experiment.yaml sets
+  no output_dir), and what ``ttgen results`` and ``ttgen report`` make from it.
 
 Symbolic links are never followed (docs/diff-check.md): a link in the checked folder,
 to a file or a folder, is a difference (changed where the render writes a regular
@@ -32,8 +34,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import Problem, RunLookupError, SourcePos
-from ..layout import MANIFEST_FILE, REPORT_FILE
+from ..layout import MANIFEST_FILE, REPORT_FILE, RESULTS_DIR
 from ..plan.build import plan_experiment
+from ..plan.outputs import RUNS_DIR
 from ..render.environment import make_environment
 from ..render.output import write_output
 from .folders import recorded_inputs
@@ -146,7 +149,8 @@ def compare_folders(against: Path, fresh: Path) -> CheckResult:
                 result.extra.append(rel)
             continue
         if rel not in theirs:
-            if (rel == REPORT_FILE and drop_report) or any(rel.startswith(d + "/") for d in runtime_dirs):
+            if (rel == REPORT_FILE and drop_report) or rel.startswith((RESULTS_DIR + "/", RUNS_DIR + "/")) \
+                    or any(rel.startswith(d + "/") for d in runtime_dirs):
                 result.ignored.append(rel)
             else:
                 result.extra.append(rel)
