@@ -9,6 +9,8 @@ The Python API mirrors the command line, one function per command::
     diff = diff_runs(result.output_dir, "run_001")         # ttgen diff run_001
     check = check_experiment("experiment.yaml", against=result.output_dir)  # ttgen check
     report = validate_output_folder(result.output_dir)     # ttgen validate
+    results = collect_results(result.output_dir)           # ttgen results
+    write_report(result.output_dir)                        # ttgen report
 
 Every function raises a `UserError` subclass for input a user can fix; its
 ``problems`` are `Problem` records carrying file, line, column, dotted path and
@@ -31,12 +33,14 @@ from .version import __version__
 if TYPE_CHECKING:
     from typing import Any
 
-    from .errors import (BaseConfigError, ExperimentError, OutputError, Problem, RunLookupError, SourcePos,
-                         TtgenError, UserError, ValidationFailed)
+    from .errors import (BaseConfigError, ExperimentError, OutputError, Problem, ResultsError, RunLookupError,
+                         SourcePos, TtgenError, UserError, ValidationFailed)
     from .inputs.catalog import Catalog, ShippedConfig, load_catalog
     from .plan.build import plan_experiment
     from .plan.runs import Plan, RunConfig
     from .render.output import RenderResult, render_experiment
+    from .results.collect import RunResult, SweepResults, collect_results
+    from .results.report import build_report, write_report
     from .review.check import CheckResult, check_experiment
     from .review.diff import DiffResult, Difference, diff_runs
     from .validate.report import ValidationReport
@@ -51,6 +55,7 @@ _EXPORTS = {
     "OutputError": "errors",
     "RunLookupError": "errors",
     "ValidationFailed": "errors",
+    "ResultsError": "errors",
     "Problem": "errors",
     "SourcePos": "errors",
     "plan_experiment": "plan.build",
@@ -67,6 +72,11 @@ _EXPORTS = {
     "validate_output_folder": "validate.validator",
     "find_configs": "validate.validator",
     "ValidationReport": "validate.report",
+    "collect_results": "results.collect",
+    "SweepResults": "results.collect",
+    "RunResult": "results.collect",
+    "build_report": "results.report",
+    "write_report": "results.report",
     "load_catalog": "inputs.catalog",
     "Catalog": "inputs.catalog",
     "ShippedConfig": "inputs.catalog",
@@ -81,10 +91,11 @@ __all__ = [
     "check_experiment", "CheckResult",
     "validate_configs", "validate_output_folder", "find_configs", "ValidationReport",
     "load_catalog", "Catalog", "ShippedConfig",
+    "collect_results", "SweepResults", "RunResult", "build_report", "write_report",
     # problems and errors
     "Problem", "SourcePos",
     "TtgenError", "UserError", "ExperimentError", "BaseConfigError", "OutputError", "RunLookupError",
-    "ValidationFailed",
+    "ValidationFailed", "ResultsError",
 ]
 
 

@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..results.collect import collect_results, flat_records
-    from ..results.group import group_by, group_table
+    from ..results.group import group_by, group_records, group_table
     from ..results.select import check_metrics
     from ..results.tables import count_line, run_table, to_csv, to_markdown
     from ..review.folders import find_output_folder
@@ -59,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         print_problems(results.warnings)
         if args.csv:
-            print(to_csv([dict(zip(rows[0], r)) for r in rows[1:]]), end="")
+            print(to_csv(group_records(groups, variable=args.by)), end="")
         elif args.markdown:
             print(to_markdown(rows), end="")
         else:
-            print(format_columns([[c.upper() if i < 2 else c for i, c in enumerate(rows[0])], *rows[1:]],
-                                 width=None))
+            print(format_columns([[c.upper() for c in rows[0]], *rows[1:]], width=None))
         return EXIT_OK
     if args.json:
         print_json(envelope("results", ok=True, warnings=results.warnings, folder=str(results.folder),

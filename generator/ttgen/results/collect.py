@@ -4,7 +4,7 @@ metric's final and best value, its checkpoints and (when evaluations ran) its sc
 The state is `ttgen status`'s (SLURM, or the jobs' markers). A run never submitted through
 ttgen but trained by hand (``tune run --config configs/run_000.yaml``) is read from its files:
 COMPLETED when the checkpoint of its last epoch exists, UNFINISHED when only its logs do
-(docs/results.md). Runs that never started are listed too, with no values: never dropped.
+(docs/results.md); its elapsed time is unknown (torchtune's log has no clock times). Runs that never started are listed too, with no values: never dropped.
 
 Relative paths in a config (``output_dir: outputs/x``) start from the folder its job ran in;
 for a run trained by hand, from *workdir* (the current folder by default).
@@ -37,7 +37,6 @@ from .logs import LogSummary, MetricSummary, direction, merge, summarize_log
 
 UNFINISHED = "UNFINISHED"  # trained outside ttgen submit; its last epoch's checkpoint is not there (yet)
 _EPOCH_DIR = re.compile(r"epoch_(\d+)")
-_LOG_NAME = re.compile(r"log_(\d{9,11})(?:\.\d+)?\.txt")  # DiskLogger's default: log_<unix time>.txt
 
 
 @dataclass
@@ -231,17 +230,6 @@ def _checkpoints(output_dir: Path | None) -> list[str]:
     return [os.path.abspath(p) for _, p in sorted(found)]
 
 
-def _log_elapsed(logs: list[Path]) -> float | None:
-    """Seconds from the first log's start (its name's unix time) to the newest log's last write."""
-    m = _LOG_NAME.fullmatch(logs[0].name) if logs else None
-    if m is None:
-        return None
-    try:
-        return max(0.0, logs[-1].stat().st_mtime - int(m.group(1)))
-    except OSError:
-        return None
-
-
 def collect_results(folder: Path, *, cluster: Cluster | None = None, workdir: Path | None = None,
                     use_cache: bool = True) -> SweepResults:
     """Every run's results in the output folder *folder* (see the module's rules).
@@ -282,7 +270,6 @@ def collect_results(folder: Path, *, cluster: Cluster | None = None, workdir: Pa
             last = f"epoch_{result.epochs - 1}" if result.epochs else None
             done = last is not None and any(Path(c).name == last for c in result.checkpoints)
             result.state = "COMPLETED" if done else UNFINISHED
-            result.elapsed = _log_elapsed(logs)
         runs.append(result)
     return SweepResults(folder=folder, design=_experiment_design(folder, mapping), runs=runs,
                         warnings=list(status.warnings))

@@ -88,6 +88,17 @@ def group_by(results: SweepResults, variable: str, *, metric: str = "loss") -> l
     return list(groups.values())
 
 
+def group_records(groups: list[Group], *, variable: str) -> list[dict[str, Any]]:
+    """One flat dict per group (for CSV): the value, runs, then ``<column>_mean``, ``_std``, ``_n``."""
+    records = []
+    for g in groups:
+        record: dict[str, Any] = {variable: g.value, "runs": len(g.runs)}
+        for column, (mean, std, n) in g.stats.items():
+            record.update({f"{column}_mean": mean, f"{column}_std": std, f"{column}_n": n})
+        records.append(record)
+    return records
+
+
 def group_table(groups: list[Group], *, variable: str) -> list[list[str]]:
     """Header and rows: the value, runs, then mean ± std (n) per column."""
     columns = list(groups[0].stats) if groups else []
