@@ -119,6 +119,21 @@ def test_submit_status_resubmit_oom_retry(workspace: Workspace, slurm_cluster: N
     text = run_cli("status", out, cwd=folder).out
     assert "2 runs: 1 COMPLETED, 1 OUT_OF_MEMORY" in text
 
+    # ttgen results reads the same jobs: SLURM's states, the trained run's log (relative to the
+    # job's working folder), the failed run with its reason; the report lists it with its log.
+    found = run_cli("results", out, "--json", cwd=tmp_path)
+    assert found.code == 0, found.err
+    results = {r["run_id"]: r for r in json.loads(found.out)["runs"]}
+    assert results["run_000"]["state"] == "COMPLETED" and results["run_000"]["steps"] == 4
+    assert results["run_000"]["metrics"]["loss"]["final"] == rows["run_000"]["loss"]
+    assert [Path(c).name for c in results["run_000"]["checkpoints"]] == ["epoch_0"]
+    assert results["run_001"]["state"] == "OUT_OF_MEMORY" and "CUDA out of memory" in results["run_001"]["reason"]
+    report = run_cli("report", out, "--out", tmp_path / "report.html", cwd=folder)
+    assert report.code == 0, report.err
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    failed = html[html.index('id="failed-runs"'):]
+    assert "run_001" in failed and "OUT_OF_MEMORY" in failed and rows["run_001"]["log"] in failed
+
     again = run_cli("submit", out, "--", *CPU, cwd=folder)
     assert again.code == 1 and "already has files in its output_dir (run_000" in again.err, again.err
 

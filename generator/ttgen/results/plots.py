@@ -111,6 +111,7 @@ def loss_curves(results: SweepResults, *, colour_by: str | None = None) -> Plot 
         ax.set_title(title or "all runs", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("loss", fontsize=8)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     for index in range(len(panels), rows * cols):
@@ -147,7 +148,7 @@ def by_variable(results: SweepResults, variable: str, *, label: str,
     fig, axes = _figure(1, 1)
     ax = axes[0][0]
     xs = [x_of[value_key(r.variables[variable])] for r, _ in points]
-    ax.scatter(xs, [v for _, v in points], s=12, alpha=0.35, color="tab:blue", label="runs")
+    ax.scatter(xs, [v for _, v in points], s=18, alpha=0.55, color="tab:blue", label="runs", zorder=3)
     means, stds, xs_mean = [], [], []
     for v in order:
         mean, std, n = spread([val for r, val in points if value_key(r.variables[variable]) == value_key(v)])
@@ -160,6 +161,7 @@ def by_variable(results: SweepResults, variable: str, *, label: str,
     ax.set_xticks(range(len(order)), [_label(v) for v in order], fontsize=7, rotation=30 if len(order) > 6 else 0)
     ax.set_xlabel(variable, fontsize=8)
     ax.set_ylabel(label, fontsize=8)
+    ax.ticklabel_format(axis="y", useOffset=False)  # values as logged, not "+5.607" and differences
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
