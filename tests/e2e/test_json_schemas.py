@@ -28,7 +28,7 @@ from helpers import CASES, EXAMPLES, REPO, CliResult, run_cli, write
 from ttgen.render.output import render_experiment
 from ttgen.resources import load_schema
 
-COMMANDS = ("render", "diff", "check", "validate", "ls", "status")
+COMMANDS = ("render", "diff", "check", "validate", "ls", "status", "results")
 SCHEMA_DIR = REPO / "schemas" / "output"
 ENVELOPE = {"format", "version", "ok", "errors", "warnings"}
 LORA = EXAMPLES / "lora_rank_sweep" / "experiment.yaml"
@@ -428,6 +428,12 @@ def samples(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
         result = run_cli(*args, "--json")
         assert result.code == code, result.err
         out[name] = json.loads(result.out)
+    # results of a sweep whose runs trained (tests/data/results_sweep), grouped so every part is there
+    for part in ("folder", "train"):
+        shutil.copytree(REPO / "tests" / "data" / "results_sweep" / part, tmp / part)
+    result = run_cli("results", "folder", "--by", "lora_rank", "--json", cwd=tmp)
+    assert result.code == 0, result.err
+    out["results"] = json.loads(result.out)
     return out
 
 
@@ -522,6 +528,18 @@ STRICTNESS: dict[str, list[tuple[str, Mutation]]] = {
         ("an error without its level", _set("errors.0.level", None)),
         ("a warning among the errors", _set("errors.0.severity", "warning")),
         ("an unknown data key", _set("report", {})),
+    ],
+    "results": [
+        ("unknown state", _set("runs.0.state", "DONE")),
+        ("steps as text", _set("runs.0.steps", "6")),
+        ("metric without its final value", _delete("runs.0.metrics.loss.final")),
+        ("extra key in a metric", _set("runs.0.metrics.loss.extra", 1)),
+        ("count zero", _set("runs.0.metrics.loss.count", 0)),
+        ("groups without by", _delete("by")),
+        ("extra key in a group", _set("groups.0.extra", 1)),
+        ("std as text", _set("groups.0.stats.loss.std", "0.1")),
+        ("question as a number", _set("design.question", 3)),
+        ("checkpoints as text", _set("runs.0.checkpoints", "epoch_0")),
     ],
     "ls": [
         ("pattern as a number", _set("pattern", 5)),

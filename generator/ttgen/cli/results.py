@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
         rows = group_table(groups, variable=args.by)
         if args.json:
             print_json(envelope("results", ok=True, warnings=results.warnings, folder=str(results.folder),
-                                by=args.by, metric=metric, groups=[g.to_dict() for g in groups],
-                                runs=results.to_dicts()))
+                                design=results.design.to_dict(), metrics=results.metric_names,
+                                scores=results.score_names, by=args.by, metric=metric,
+                                groups=[g.to_dict() for g in groups], runs=results.to_dicts()))
             return EXIT_OK
         print_problems(results.warnings)
         if args.csv:
