@@ -13,7 +13,6 @@ Examples:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -52,17 +51,6 @@ class MetricSummary:
     min_step: int | None = None
     max_step: int | None = None
     count: int = 0
-
-    def add(self, step: int, value: float) -> None:
-        """Take one more logged value (steps arrive in log order)."""
-        self.count += 1
-        self.final, self.final_step = value, step
-        if math.isnan(value):
-            return
-        if self.min is None or value < self.min:
-            self.min, self.min_step = value, step
-        if self.max is None or value > self.max:
-            self.max, self.max_step = value, step
 
     def best(self, metric: str) -> float | None:
         """The best value by the metric's direction, None when it has none."""
@@ -116,6 +104,24 @@ def thin(points: list[tuple[int, float]], limit: int = CURVE_POINTS) -> list[tup
     return [points[i] for i in picks]
 
 
+def _summary(steps: list[int], columns: dict[str, tuple[list[int], list[float]]]) -> LogSummary:
+    """A summary from the steps and, per metric, (indexes into steps, values) in log order."""
+    summary = LogSummary(first_step=steps[0] if steps else None, last_step=steps[-1] if steps else None,
+                         lines=len(steps))
+    for name, (where, values) in columns.items():
+        finite = [v for v in values if v == v]  # NaN never becomes a min, max or best
+        m = MetricSummary(final=values[-1], final_step=steps[where[-1]], count=len(values))
+        if finite:
+            m.min, m.max = min(finite), max(finite)
+            m.min_step = steps[where[values.index(m.min)]]
+            m.max_step = steps[where[values.index(m.max)]]
+        summary.metrics[name] = m
+    if CURVE_METRIC in columns:
+        where, values = columns[CURVE_METRIC]
+        summary.curve = thin([(steps[i], v) for i, v in zip(where, values)])
+    return summary
+
+
 def summarize_lines(lines: Iterable[str]) -> LogSummary:
     """Summarise DiskLogger lines; lines of other kinds are skipped.
 
@@ -124,36 +130,35 @@ def summarize_lines(lines: Iterable[str]) -> LogSummary:
         >>> s.last_step, s.metrics["loss"].final, s.metrics["loss"].best("loss"), s.metrics["lr"].best("lr")
         (3, 2.2, 2.0, None)
     """
-    summary = LogSummary()
-    metrics = summary.metrics
-    curve: list[tuple[int, float]] = []
+    steps: list[int] = []
+    columns: dict[str, tuple[list[int], list[float]]] = {}
     for line in lines:
         parsed = parse_line(line)
         if parsed is None:
             continue
-        step, values = parsed
-        summary.lines += 1
-        if summary.first_step is None:
-            summary.first_step = step
-        summary.last_step = step
-        for name, value in values.items():
-            known = metrics.get(name)
-            if known is None:
-                metrics[name] = known = MetricSummary(final=value, final_step=step)
-            known.add(step, value)
-        if CURVE_METRIC in values:
-            curve.append((step, values[CURVE_METRIC]))
-    summary.curve = thin(curve)
-    return summary
+        index = len(steps)
+        steps.append(parsed[0])
+        for name, value in parsed[1].items():
+            column = columns.get(name)
+            if column is None:
+                columns[name] = column = ([], [])
+            column[0].append(index)
+            column[1].append(value)
+    return _summary(steps, columns)
 
 
 def summarize_log(path: Path) -> LogSummary:
-    """Summarise one log file (an unreadable one gives an empty summary)."""
+    """Summarise one log file (an unreadable one gives an empty summary).
+
+    A last line without its line break is being written right now: it is left out.
+    """
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return summarize_lines(fh)
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError:
         return LogSummary()
+    data = data[:data.rfind(b"\n") + 1]
+    return summarize_lines(data.decode("utf-8", errors="replace").splitlines())
 
 
 def merge(summaries: list[LogSummary]) -> LogSummary:
