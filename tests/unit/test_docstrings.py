@@ -19,6 +19,8 @@ from helpers import REPO
 MODULES = [
     "ttgen.errors", "ttgen.tree", "ttgen.text", "ttgen.layout", "ttgen.yamlio.types", "ttgen.plan.origins",
     "ttgen.review.compare", "ttgen.plan.build", "ttgen.plan.runs", "ttgen.inputs.catalog",
+    "ttgen.results.logs", "ttgen.results.tables", "ttgen.results.group", "ttgen.results.collect",
+    "ttgen.results.report",
 ]
 
 
@@ -33,7 +35,8 @@ def test_docstring_examples(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_public_functions_have_examples() -> None:
     import ttgen
 
-    for name in ("plan_experiment", "render_experiment", "diff_runs", "check_experiment", "validate_configs"):
+    for name in ("plan_experiment", "render_experiment", "diff_runs", "check_experiment", "validate_configs",
+                 "collect_results", "build_report", "write_report"):
         doc = getattr(ttgen, name).__doc__ or ""
         assert "Examples:" in doc and ">>> " in doc, f"ttgen.{name} needs an example in its docstring"
     assert os.path.isdir(REPO / "examples")

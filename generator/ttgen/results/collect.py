@@ -10,7 +10,7 @@ Relative paths in a config (``output_dir: outputs/x``) start from the folder its
 for a run trained by hand, from *workdir* (the current folder by default).
 
 Examples:
-    >>> results = collect_results(Path("outputs/study_20261204_101500"))  # doctest: +SKIP
+    >>> results = collect_results("outputs/study_20261204_101500")  # doctest: +SKIP
     >>> [(r.run_id, r.state, r.final("loss")) for r in results.runs]  # doctest: +SKIP
     [('run_000', 'COMPLETED', 1.92), ('run_001', 'FAILED', 2.41), ('run_002', 'NOT_SUBMITTED', None)]
 """
@@ -41,7 +41,13 @@ _EPOCH_DIR = re.compile(r"epoch_(\d+)")
 
 @dataclass
 class RunResult:
-    """One run's row of results."""
+    """One run's row of results: `collect_results` makes one per run, in sweep order.
+
+    Examples:
+        >>> run = RunResult("run_000", {"lora_rank": 8}, "COMPLETED")
+        >>> run.final("loss") is None, run.to_dict()["state"]
+        (True, 'COMPLETED')
+    """
 
     run_id: str
     variables: dict[str, Any]
@@ -99,7 +105,14 @@ class Design:
 
 @dataclass
 class SweepResults:
-    """Every run's results, the experiment's design, and what could not be read."""
+    """Every run's results, the experiment's design, and what could not be read.
+
+    Examples:
+        >>> results = collect_results("tests/data/results_sweep/folder", workdir="tests/data/results_sweep",
+        ...                           use_cache=False)
+        >>> results.variable_names, len(results.to_dicts())
+        (['lora_rank', 'seed'], 6)
+    """
 
     folder: Path
     design: Design
@@ -230,15 +243,24 @@ def _checkpoints(output_dir: Path | None) -> list[str]:
     return [os.path.abspath(p) for _, p in sorted(found)]
 
 
-def collect_results(folder: Path, *, cluster: Cluster | None = None, workdir: Path | None = None,
+def collect_results(folder: str | os.PathLike[str], *, cluster: Cluster | None = None,
+                    workdir: str | os.PathLike[str] | None = None,
                     use_cache: bool = True) -> SweepResults:
     """Every run's results in the output folder *folder* (see the module's rules).
 
     *cluster* runs SLURM's commands (one squeue and one sacct call, only when runs were
     submitted); *use_cache* False reads every log again and writes no cache.
+
+    Examples:
+        >>> results = collect_results("tests/data/results_sweep/folder", workdir="tests/data/results_sweep",
+        ...                           use_cache=False)
+        >>> [(r.run_id, r.state, r.steps) for r in results.runs[3:]]
+        [('run_003', 'COMPLETED', 6), ('run_004', 'UNFINISHED', 5), ('run_005', 'NOT_SUBMITTED', None)]
+        >>> round(results.runs[0].final("loss"), 3), results.metric_names
+        (5.379, ['loss', 'lr', 'tokens_per_second_per_gpu'])
     """
     folder = Path(folder)
-    workdir = Path.cwd() if workdir is None else workdir
+    workdir = Path.cwd() if workdir is None else Path(workdir)
     mapping = read_run_mapping(folder)
     status = sweep_status(folder, cluster=cluster)
     latest = latest_jobs(read(folder))

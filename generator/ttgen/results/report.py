@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +45,15 @@ def _embed(plot: Plot | None) -> list[dict[str, str]]:
 
 def build_report(results: SweepResults, *, metric: str = "loss", colour_by: str | None = None) -> str:
     """The report's HTML text. *metric* is plotted against each variable; *colour_by* colours the
-    loss curves (default: the first variable)."""
+    loss curves (default: the first variable).
+
+    Examples:
+        >>> results = collect_results("tests/data/results_sweep/folder", workdir="tests/data/results_sweep",
+        ...                           use_cache=False)
+        >>> html = build_report(results, colour_by="seed")
+        >>> html.startswith("<!DOCTYPE html>"), html.count("<img ")
+        (True, 5)
+    """
     if colour_by is not None and colour_by not in results.variable_names:
         from .group import check_variable
 
@@ -80,10 +89,15 @@ def build_report(results: SweepResults, *, metric: str = "loss", colour_by: str 
         version=__version__, folder=str(results.folder))
 
 
-def write_report(folder: Path, *, out: Path | None = None, results: SweepResults | None = None,
+def write_report(folder: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, results: SweepResults | None = None,
                  metric: str = "loss", colour_by: str | None = None) -> Path:
     """Build the report of the output folder *folder* and write it to *out* (default
-    ``<folder>/results/report.html``), whole or not at all. Returns where it was written."""
+    ``<folder>/results/report.html``), whole or not at all. Returns where it was written.
+
+    Examples:
+        >>> write_report("outputs/study_20261204_101500", out="report.html")  # doctest: +SKIP
+        PosixPath('report.html')
+    """
     results = collect_results(folder) if results is None else results
     html = build_report(results, metric=metric, colour_by=colour_by)
     target = Path(folder) / REPORT_HTML if out is None else Path(out)
