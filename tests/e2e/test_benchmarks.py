@@ -57,3 +57,16 @@ def test_bench_status_prints_its_figures(tmp_path: Path) -> None:
     assert re.search(r"^I/O floor: +[\d.]+ s$", out, re.M) and re.search(r"^ratio status/floor = [\d.]+$", out, re.M)
     assert re.search(r"^target (met   |MISSED)  status of 50 runs", out, re.M), out
     assert len(list((tmp_path / "out" / "configs").glob("run_[0-9]*.yaml"))) == 50
+
+
+def test_bench_results_prints_its_figures(tmp_path: Path) -> None:
+    out = run_script("benchmarks/bench_results.py", "--runs", "40", "--lines", "300", "--keep", str(tmp_path),
+                     codes=(0, 1))
+    assert re.search(r"^runs: 40 x 300 log lines \(\d+ MB of logs\)$", out, re.M), out
+    for what in (r"floor \(read the bytes\): +[\d.]+ s", r"read line by line: +[\d.]+ s   \(ratio [\d.]+\)",
+                 r"results, first look: +[\d.]+ s   ratio first/floor = [\d.]+",
+                 r"results, cached: +[\d.]+ s   ratio again/floor = [\d.]+",
+                 r"report of 40 runs: +[\d.]+ s   \([\d.]+ MB of HTML\)"):
+        assert re.search(rf"^{what}$", out, re.M), (what, out)
+    assert len(re.findall(r"^target (met   |MISSED)  ", out, re.M)) == 3, out
+    assert len(list((tmp_path / "out" / "configs").glob("run_[0-9]*.yaml"))) == 40

@@ -191,3 +191,55 @@ def test_report_is_self_contained_and_deterministic(sweep: Path) -> None:
 def test_report_into_a_folder_is_refused(sweep: Path) -> None:
     result = run_cli("report", "folder", "--out", sweep, cwd=sweep)
     assert result.code == 1 and "is a folder" in result.err and "Traceback" not in result.err
+
+
+def synthetic(ranks: int, lrs: int, seeds: int, *, scores: bool = False):
+    """Results of a ranks x lrs x seeds sweep made in code (no logs): for the report's layout."""
+    from ttgen.results.collect import Design, RunResult, SweepResults
+    from ttgen.results.logs import MetricSummary
+
+    runs = []
+    for i, (r, lr, seed) in enumerate((r, lr, s) for r in range(ranks) for lr in range(lrs) for s in range(seeds)):
+        curve = [(step, 3.0 - step * 0.01 * (r + 1) + seed * 0.001) for step in range(1, 51)]
+        run = RunResult(f"run_{i:03d}", {"lora_rank": 4 * 2 ** r, "lr": [1e-4, 3e-4, 1e-3][lr % 3] * (1 + lr // 3),
+                                         "seed": seed}, "COMPLETED", steps=50, curve=curve)
+        run.metrics["loss"] = MetricSummary(final=curve[-1][1], final_step=50, min=curve[-1][1], max=3.0, count=50)
+        if scores:
+            run.scores["tiny_qa/accuracy"] = 0.1 * r + 0.01 * seed
+        runs.append(run)
+    variables = {"lora_rank": [4 * 2 ** r for r in range(ranks)], "lr": sorted({r.variables["lr"] for r in runs}),
+                 "seed": list(range(seeds))}
+    return SweepResults(folder=Path("/x"), design=Design(name="synthetic", variables=variables), runs=runs)
+
+
+def test_report_panels_stay_readable_for_big_sweeps() -> None:
+    from ttgen.results.plots import MAX_PANELS, loss_curves
+
+    small = loss_curves(synthetic(2, 2, 2))
+    assert small is not None and "one panel per lr, seed" in small.caption
+    big = loss_curves(synthetic(3, 4, 10))  # 40 combinations of lr x seed: one panel per lr instead
+    assert big is not None and "one panel per lr, the other variables drawn together" in big.caption
+    many_colours = loss_curves(synthetic(12, 1, 1))  # 12 ranks: a colour bar instead of a legend
+    assert many_colours is not None and many_colours.png.startswith(b"\x89PNG")
+    huge = loss_curves(synthetic(2, MAX_PANELS + 3, 2))  # even one panel per lr is too many
+    assert huge is not None and "all runs drawn in one panel" in huge.caption
+
+
+def test_report_shows_scores_when_evaluations_ran() -> None:
+    from ttgen.results.report import build_report
+
+    html = build_report(synthetic(2, 1, 2, scores=True))
+    assert 'id="scores"' in html and "<th>tiny_qa/accuracy</th>" in html
+    # curves + (final, best) loss x 3 variables + the score against 3 variables
+    assert html.count('<img alt="') == 1 + 6 + 3
+    assert 'id="scores"' not in build_report(synthetic(2, 1, 2))
+
+
+def test_report_of_a_sweep_that_has_not_run() -> None:
+    from ttgen.results.collect import Design, RunResult, SweepResults
+    from ttgen.results.report import build_report
+
+    results = SweepResults(folder=Path("/x"), design=Design(name="fresh", question="Does it?"),
+                           runs=[RunResult("run_000", {"seed": 0}, "NOT_SUBMITTED")])
+    html = build_report(results)
+    assert "<img" not in html and "Does it?" in html and "1 NOT_SUBMITTED" in html

@@ -162,8 +162,10 @@ def _from_markers(attempt: Attempt, *, limit: Callable[[], float | None]) -> str
     return "COMPLETED" if attempt.exit_code == 0 else "FAILED"
 
 
-def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | None = None) -> SweepStatus:
-    """The state of every run of the output folder *folder*.
+def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | None = None,
+                 mapping: dict[str, dict[str, Any]] | None = None) -> SweepStatus:
+    """The state of every run of the output folder *folder* (*mapping*: its run mapping, when
+    the caller has read it already).
 
     Examples:
         >>> status = sweep_status(Path("outputs/study"))  # doctest: +SKIP
@@ -173,7 +175,7 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
     folder = Path(folder)
     cluster = cluster if cluster is not None else Cluster()
     now = time.time() if now is None else now
-    mapping = read_run_mapping(folder)
+    mapping = read_run_mapping(folder) if mapping is None else mapping
     submissions = read(folder)
     latest = latest_jobs(submissions)
     markers = read_markers(folder)
@@ -244,16 +246,19 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
                        slurm_seconds=cluster.seconds, slurm_calls=list(cluster.calls))
 
 
-def run_log_dir(folder: Path, run_id: str, entry: dict[str, Any], *, cwd: str = "") -> Path | None:
+def run_log_dir(folder: Path, run_id: str, entry: dict[str, Any], *, cwd: str = "",
+                text: str | None = None) -> Path | None:
     """A run's metric log folder, from its config (`metric_log_dir`); a relative one starts
-    from *cwd*, the folder its job ran in (unknown when empty)."""
+    from *cwd*, the folder its job ran in (unknown when empty). *text* is the config's text
+    when the caller has read it already."""
     config = entry.get("config")
-    if not isinstance(config, str):
-        return None
-    try:
-        text = (folder / CONFIGS_DIR / config).read_text(encoding="utf-8")
-    except OSError:
-        return None
+    if text is None:
+        if not isinstance(config, str):
+            return None
+        try:
+            text = (folder / CONFIGS_DIR / config).read_text(encoding="utf-8")
+        except OSError:
+            return None
     output_dir = entry.get("output_dir")
     log_dir = metric_log_dir(text, str(output_dir) if output_dir is not None else None)
     if log_dir is not None and not log_dir.is_absolute():

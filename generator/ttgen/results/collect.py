@@ -262,7 +262,7 @@ def collect_results(folder: str | os.PathLike[str], *, cluster: Cluster | None =
     folder = Path(folder)
     workdir = Path.cwd() if workdir is None else Path(workdir)
     mapping = read_run_mapping(folder)
-    status = sweep_status(folder, cluster=cluster)
+    status = sweep_status(folder, cluster=cluster, mapping=mapping)
     latest = latest_jobs(read(folder))
     runs: list[RunResult] = []
     for row in status.runs:
@@ -275,11 +275,11 @@ def collect_results(folder: str | os.PathLike[str], *, cluster: Cluster | None =
         output_dir = _absolute(entry.get("output_dir") if isinstance(entry.get("output_dir"), str) else None, base)
         result.output_dir = os.path.abspath(output_dir) if output_dir is not None else None
         try:
-            text = (folder / CONFIGS_DIR / str(entry.get("config", f"{row.run_id}.yaml"))).read_text(encoding="utf-8")
+            text: str | None = (folder / CONFIGS_DIR / str(entry.get("config"))).read_text(encoding="utf-8")
         except OSError:
-            text = ""
-        result.epochs = _config_int(text, "epochs")
-        log_dir = run_log_dir(folder, row.run_id, entry, cwd=str(base))
+            text = None
+        result.epochs = _config_int(text, "epochs") if text is not None else None
+        log_dir = run_log_dir(folder, row.run_id, entry, cwd=str(base), text=text) if text is not None else None
         logs = log_files(log_dir) if log_dir is not None else []
         result.metric_logs = [os.path.abspath(p) for p in logs]
         if logs:
