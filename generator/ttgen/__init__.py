@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from .plan.build import plan_experiment
     from .plan.runs import Plan, RunConfig
     from .render.output import RenderResult, render_experiment
+    from .api.folder import FolderRun, OutputFolder
+    from .api.folder import open_folder as open
     from .results.collect import RunResult, SweepResults, collect_results
     from .results.report import build_report, write_report
     from .review.check import CheckResult, check_experiment
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
     from .validate.report import ValidationReport
     from .validate.validator import find_configs, validate_configs, validate_output_folder
 
-# Public name -> the module that defines it (relative to this package).
+# Public name -> the module that defines it (relative to this package), or "module:name" when
+# it is defined under another name there (`ttgen.open` is `api.folder.open_folder`).
 _EXPORTS = {
     "TtgenError": "errors",
     "UserError": "errors",
@@ -72,6 +75,9 @@ _EXPORTS = {
     "validate_output_folder": "validate.validator",
     "find_configs": "validate.validator",
     "ValidationReport": "validate.report",
+    "open": "api.folder:open_folder",
+    "OutputFolder": "api.folder",
+    "FolderRun": "api.folder",
     "collect_results": "results.collect",
     "SweepResults": "results.collect",
     "RunResult": "results.collect",
@@ -92,6 +98,7 @@ __all__ = [
     "validate_configs", "validate_output_folder", "find_configs", "ValidationReport",
     "load_catalog", "Catalog", "ShippedConfig",
     "collect_results", "SweepResults", "RunResult", "build_report", "write_report",
+    "open", "OutputFolder", "FolderRun",
     # problems and errors
     "Problem", "SourcePos",
     "TtgenError", "UserError", "ExperimentError", "BaseConfigError", "OutputError", "RunLookupError",
@@ -102,10 +109,11 @@ __all__ = [
 if not TYPE_CHECKING:  # hidden from type checkers, so `from ttgen import Typo` is an error there too
 
     def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
+        where = _EXPORTS.get(name)
+        if where is None:
             raise AttributeError(f"module 'ttgen' has no attribute {name!r}")
-        return getattr(importlib.import_module(f".{module}", __name__), name)
+        module, _, attribute = where.partition(":")  # "module:attribute" when the names differ
+        return getattr(importlib.import_module(f".{module}", __name__), attribute or name)
 
 
 def __dir__() -> list[str]:

@@ -21,6 +21,7 @@ PACKAGE = REPO / "generator" / "ttgen"
 
 LAYERS: list[set[str]] = [
     {"cli"},
+    {"api"},
     {"results"},
     {"jobs"},
     {"review"},
