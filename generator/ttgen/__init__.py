@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .plan.build import plan_experiment
     from .plan.runs import Plan, RunConfig
     from .render.output import RenderResult, render_experiment
+    from .api.experiment import Experiment, PlannedRun, SweepPlan, render
     from .api.folder import FolderRun, OutputFolder
     from .api.folder import open_folder as open
     from .results.collect import RunResult, SweepResults, collect_results
@@ -75,6 +76,9 @@ _EXPORTS = {
     "validate_output_folder": "validate.validator",
     "find_configs": "validate.validator",
     "ValidationReport": "validate.report",
+    "Experiment": "api.experiment",
+    "SweepPlan": "api.experiment",
+    "PlannedRun": "api.experiment",
     "open": "api.folder:open_folder",
     "OutputFolder": "api.folder",
     "FolderRun": "api.folder",
@@ -98,7 +102,7 @@ __all__ = [
     "validate_configs", "validate_output_folder", "find_configs", "ValidationReport",
     "load_catalog", "Catalog", "ShippedConfig",
     "collect_results", "SweepResults", "RunResult", "build_report", "write_report",
-    "open", "OutputFolder", "FolderRun",
+    "Experiment", "SweepPlan", "PlannedRun", "render", "open", "OutputFolder", "FolderRun",
     # problems and errors
     "Problem", "SourcePos",
     "TtgenError", "UserError", "ExperimentError", "BaseConfigError", "OutputError", "RunLookupError",
@@ -114,6 +118,22 @@ if not TYPE_CHECKING:  # hidden from type checkers, so `from ttgen import Typo` 
             raise AttributeError(f"module 'ttgen' has no attribute {name!r}")
         module, _, attribute = where.partition(":")  # "module:attribute" when the names differ
         return getattr(importlib.import_module(f".{module}", __name__), attribute or name)
+
+
+    # `ttgen.render` names both the pipeline's render subpackage and the API's `render()`.
+    # Python binds a subpackage to its parent's attribute when it is imported, so the
+    # subpackage is made callable: calling it calls `ttgen.api.experiment.render`.
+    import types as _types
+
+    from . import render as _render_package
+
+    class _CallableRenderPackage(_types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            from .api.experiment import render
+
+            return render(*args, **kwargs)
+
+    _render_package.__class__ = _CallableRenderPackage
 
 
 def __dir__() -> list[str]:

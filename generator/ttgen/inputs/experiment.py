@@ -9,7 +9,7 @@ annotations) and collects every one of them before raising.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from ..layout import DEFAULT_BASE_DIR
 from ..resources import load_schema
 from ..text import close_matches, short_repr
 from ..tree import Key, display_path
-from ..yamlio.load import YamlDocument, read_yaml_file
+from ..yamlio.load import YamlDocument, load_yaml_text, read_yaml_file
 from ..yamlio.types import SCHEMA_TYPE_NAMES, yaml_type_name
 
 
@@ -42,6 +42,7 @@ class Experiment:
     sweep: dict[str, Any]
     output_base_dir: Path
     slurm: dict[str, Any] | None = None
+    in_memory: bool = False  # built from text (a dict): *path* only says where relative paths start
 
     @property
     def raw(self) -> bytes:
@@ -149,6 +150,18 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
     path = Path(path)
     doc = read_yaml_file(path, display=display or str(path), what="experiment file",
                          not_found_hint="check the path (relative to the current folder)")
+    return experiment_from_document(doc, path)
+
+
+def experiment_from_text(text: str, *, path: Path, display: str) -> Experiment:
+    """An experiment from YAML text, as if read from *path* (never read: relative paths in it
+    start from its folder); problems name *display* as the file."""
+    loaded = experiment_from_document(load_yaml_text(text, file=display, error_cls=ExperimentError), Path(path))
+    return replace(loaded, in_memory=True)
+
+
+def experiment_from_document(doc: YamlDocument, path: Path) -> Experiment:
+    """Schema-check a loaded experiment document read from *path*; raises `ExperimentError`."""
     problems = _schema_problems(doc)
     if problems:
         raise ExperimentError(problems)

@@ -90,12 +90,13 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
     return frozenset(k for k, n in counts.items() if n > 1)
 
 
-def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
+def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int | None = None,
                     base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
                     run_changes: Mapping[str, Mapping[str, object]] | None = None,
                     overrides: Sequence[str] = ()) -> Plan:
-    """Load and check an experiment; raises a `UserError` listing every problem found.
+    """Load and check an experiment (a path, or an `Experiment` already loaded); raises a
+    `UserError` listing every problem found.
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
 
@@ -118,7 +119,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     *overrides*: command-line overrides (``epochs=1``, ``+new.key=1``, ``~profiler``,
     `ttgen.plan.command_line`), resolved and checked like controls, with origin "command line".
     """
-    exp = load_experiment(Path(experiment_path), display=str(experiment_path))
+    exp = experiment_path if isinstance(experiment_path, Experiment) else \
+        load_experiment(Path(experiment_path), display=str(experiment_path))
     base = base if base is not None else load_base_config(exp)
     problems = ProblemCollector()
     command_line = parse_overrides(overrides, problems)

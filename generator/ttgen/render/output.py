@@ -18,6 +18,7 @@ import jinja2
 from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
+from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       config_file)
 from ..plan.build import plan_experiment
@@ -158,8 +159,10 @@ def _check_inputs_unchanged(plan: Plan) -> None:
     The copies in the output are the bytes actually used either way, but a file edited
     during a render means the researcher's intent is unclear: better to render again.
     """
-    for what, path, used in (("experiment file", plan.experiment.path, plan.experiment.raw),
-                             ("base config", plan.base.path, plan.base.doc.raw)):
+    inputs = [("base config", plan.base.path, plan.base.doc.raw)]
+    if not plan.experiment.in_memory:  # an experiment built from a dict has no file to change
+        inputs.insert(0, ("experiment file", plan.experiment.path, plan.experiment.raw))
+    for what, path, used in inputs:
         try:
             now = path.read_bytes()
         except OSError as exc:
@@ -271,7 +274,7 @@ def _check_values(plan: Plan) -> list[Problem]:
     return found
 
 
-def render_experiment(experiment_path: Path | str, *, out: Path | str | None = None, force: bool = False,
+def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | str | None = None, force: bool = False,
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
                       validate: bool = False, base: BaseConfig | None = None,

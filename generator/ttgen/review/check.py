@@ -35,6 +35,7 @@ from typing import Sequence
 
 from ..errors import Problem, RunLookupError, SourcePos
 from ..layout import MANIFEST_FILE, REPORT_FILE, RESULTS_DIR
+from ..inputs.experiment import Experiment
 from ..plan.build import plan_experiment
 from ..plan.outputs import RUNS_DIR
 from ..render.environment import make_environment
@@ -169,7 +170,7 @@ def compare_folders(against: Path, fresh: Path) -> CheckResult:
     return result
 
 
-def check_experiment(experiment_path: Path | str, *, against: Path, max_runs: int | None = None,
+def check_experiment(experiment_path: Path | str | Experiment, *, against: Path, max_runs: int | None = None,
                      template_dir: Path | None = None, overrides: Sequence[str] | None = None) -> CheckResult:
     """Render *experiment_path* as if into *against*, in a temporary place, and compare every file.
 

@@ -69,6 +69,12 @@ def _dump(value: Any, *, flow: bool) -> str:
                      allow_unicode=True, sort_keys=False)
 
 
+def document_text(value: Any) -> str:
+    """A whole YAML document in block style, typed as OmegaConf reads it back (a string that
+    would read as another type is quoted): how ``Experiment.from_dict`` writes a dict."""
+    return _dump(value, flow=False)
+
+
 def scalar_text(value: Any) -> str:
     """YAML text of one scalar, as written after ``key: `` in block context."""
     if value is None:
