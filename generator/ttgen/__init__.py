@@ -33,8 +33,8 @@ from .version import __version__
 if TYPE_CHECKING:
     from typing import Any
 
-    from .errors import (BaseConfigError, ExperimentError, OutputError, Problem, ResultsError, RunLookupError,
-                         SourcePos, TtgenError, UserError, ValidationFailed)
+    from .errors import (BaseConfigError, ExperimentError, JobsError, OutputError, Problem, ResultsError,
+                         RunLookupError, SourcePos, TtgenError, UserError, ValidationFailed)
     from .inputs.catalog import Catalog, ShippedConfig, load_catalog
     from .plan.build import plan_experiment
     from .plan.runs import Plan, RunConfig
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from .api.experiment import Experiment, PlannedRun, SweepPlan, render
     from .api.folder import FolderRun, OutputFolder
     from .api.folder import open_folder as open
+    from .jobs.resubmit import resubmit_runs
+    from .jobs.status import RunStatus, SweepStatus, sweep_status
+    from .jobs.submit import SubmitResult, submit_sweep
     from .results.collect import RunResult, SweepResults, collect_results
     from .results.report import build_report, write_report
     from .review.check import CheckResult, check_experiment
@@ -60,6 +63,13 @@ _EXPORTS = {
     "RunLookupError": "errors",
     "ValidationFailed": "errors",
     "ResultsError": "errors",
+    "JobsError": "errors",
+    "submit_sweep": "jobs.submit",
+    "SubmitResult": "jobs.submit",
+    "resubmit_runs": "jobs.resubmit",
+    "sweep_status": "jobs.status",
+    "SweepStatus": "jobs.status",
+    "RunStatus": "jobs.status",
     "Problem": "errors",
     "SourcePos": "errors",
     "plan_experiment": "plan.build",
@@ -101,12 +111,13 @@ __all__ = [
     "check_experiment", "CheckResult",
     "validate_configs", "validate_output_folder", "find_configs", "ValidationReport",
     "load_catalog", "Catalog", "ShippedConfig",
+    "submit_sweep", "SubmitResult", "resubmit_runs", "sweep_status", "SweepStatus", "RunStatus",
     "collect_results", "SweepResults", "RunResult", "build_report", "write_report",
     "Experiment", "SweepPlan", "PlannedRun", "render", "open", "OutputFolder", "FolderRun",
     # problems and errors
     "Problem", "SourcePos",
     "TtgenError", "UserError", "ExperimentError", "BaseConfigError", "OutputError", "RunLookupError",
-    "ValidationFailed", "ResultsError",
+    "ValidationFailed", "ResultsError", "JobsError",
 ]
 
 

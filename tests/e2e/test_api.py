@@ -150,3 +150,16 @@ def test_generate_configs_takes_a_dict_or_a_path(tmp_path: Path) -> None:
     for a, b in zip(from_path, from_dict):
         if a.name.startswith("run_0"):  # the same configs (a dict's 3e-4 is written 0.0003: the same float)
             assert yaml.safe_load(yaml.safe_dump(as_dict(a)).replace("/a/", "/b/")) == as_dict(b), a.name
+
+
+def test_an_opened_folder_submits_and_resubmits_as_the_commands_do(tmp_path: Path) -> None:
+    ttgen.render(EXAMPLES / "slurm_sweep" / "experiment.yaml", out=tmp_path / "out")
+    folder = ttgen.open(tmp_path / "out")
+    planned = folder.submit(dry_run=True, sbatch_args=["--partition=debug"])
+    [call] = planned.calls
+    assert call.args == ["--array=0-5%3", "--partition=debug"] and call.runs == [r.run_id for r in folder.runs]
+    assert planned.submissions == [] and not (tmp_path / "out/slurm/state/submissions.jsonl").exists()
+    again = folder.resubmit(runs="1", sets=["batch_size=2"], dry_run=True)
+    assert [c.runs for c in again.calls] == [["run_001"]]
+    with pytest.raises(ttgen.JobsError):
+        folder.resubmit(dry_run=True)  # which runs? neither --failed nor --runs

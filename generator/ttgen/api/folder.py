@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..jobs.cluster import Cluster
+from ..jobs.resubmit import resubmit_runs, resume_runs
 from ..jobs.status import SweepStatus, sweep_status
+from ..jobs.submit import SubmitResult, submit_sweep
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE
 from ..results.collect import SweepResults, collect_results
 from ..results.report import write_report
@@ -103,6 +105,24 @@ class OutputFolder:
     def validate(self, level: int | None = None) -> ValidationReport:
         """Validate every config (``ttgen validate``): level 1 without torch, level 2 with torchtune."""
         return validate_output_folder(self.path, level=level)
+
+    def submit(self, *, runs: str | None = None, sbatch_args: Sequence[str] = (), dry_run: bool = False,
+               force: bool = False, resume: bool = False, cluster: Cluster | None = None) -> SubmitResult:
+        """Submit the runs to SLURM (``ttgen submit``): all, or *runs* (``"0,3-5"``); *resume*
+        continues runs that already wrote a checkpoint."""
+        if resume:
+            return resume_runs(self.path, runs=runs, sbatch_args=sbatch_args, dry_run=dry_run, force=force,
+                               cluster=cluster)
+        return submit_sweep(self.path, runs=runs, sbatch_args=sbatch_args, dry_run=dry_run, force=force,
+                            cluster=cluster)
+
+    def resubmit(self, *, failed: bool = False, runs: str | None = None, sets: Sequence[str] = (),
+                 oom_retry: bool = False, resume: bool = False, sbatch_args: Sequence[str] = (),
+                 dry_run: bool = False, cluster: Cluster | None = None) -> SubmitResult:
+        """Submit runs again with the same run ids (``ttgen resubmit``): the *failed* ones or *runs*;
+        *sets* (``["batch_size=4"]``), *oom_retry* and *resume* are written into their configs first."""
+        return resubmit_runs(self.path, failed=failed, runs=runs, sets=sets, oom_retry_=oom_retry,
+                             resume_=resume, sbatch_args=sbatch_args, dry_run=dry_run, cluster=cluster)
 
     def status(self, *, cluster: Cluster | None = None) -> SweepStatus:
         """Each run's state on SLURM (``ttgen status``)."""
