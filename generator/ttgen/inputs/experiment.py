@@ -9,7 +9,7 @@ annotations) and collects every one of them before raising.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,20 @@ class Experiment:
     sweep: dict[str, Any]
     output_base_dir: Path
     slurm: dict[str, Any] | None = None
+    # A list under base_config / base_config_file: every base, in written order (a base axis).
+    base_configs: tuple[str, ...] = ()
+    base_config_files: tuple[Path, ...] = ()
+    presets: dict[str, Any] = field(default_factory=dict)  # variable name -> preset name -> overrides
+
+    @property
+    def base_list(self) -> bool:
+        """Whether base_config (or base_config_file) is written as a list: the sweep has a base axis."""
+        fc = self.doc.data["framework_config"]
+        return isinstance(fc.get("base_config", fc.get("base_config_file")), list)
+
+    @property
+    def base_count(self) -> int:
+        return max(len(self.base_configs), len(self.base_config_files), 1)
 
     @property
     def raw(self) -> bytes:
@@ -114,6 +128,8 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
         both = all(k in value for k in ("base_config", "base_config_file"))
         msg = "both base_config and base_config_file are given" if both else "neither base_config nor base_config_file is given"
         return [Problem(msg, pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and isinstance(value, list) and not value and path[:1] == ("framework_config",):
+        return [Problem("empty list: give at least one base config", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value:
         return [Problem("empty list: a variable needs at least one value", pos=doc.pos(path), path=where,
                         hint="give values, e.g. [8, 16], or move a single value to controls")]
@@ -157,8 +173,14 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
     folder = path.parent
     fc = data["framework_config"]
     meta = dict(data["experiment"])
-    base_file = _user_path(fc["base_config_file"], doc, ("framework_config", "base_config_file"), problems) \
-        if "base_config_file" in fc else None
+    written_files = fc.get("base_config_file")
+    files = [written_files] if isinstance(written_files, str) else list(written_files or [])
+    where_files: tuple[Any, ...] = ("framework_config", "base_config_file")
+    base_files = [_user_path(f, doc, where_files + ((i,) if isinstance(written_files, list) else ()), problems)
+                  for i, f in enumerate(files)]
+    base_file = base_files[0] if base_files else None
+    names = fc.get("base_config")
+    base_names = [names] if isinstance(names, str) else list(names or [])
     base_dir = _user_path((data.get("output") or {}).get("base_dir", DEFAULT_BASE_DIR), doc, ("output", "base_dir"),
                           problems)
     if problems:
@@ -168,8 +190,11 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
         doc=doc,
         name=meta["name"],
         metadata=meta,
-        base_config=fc.get("base_config"),
+        base_config=base_names[0] if base_names else None,
         base_config_file=(folder / base_file) if base_file is not None else None,
+        base_configs=tuple(base_names),
+        base_config_files=tuple(folder / f for f in base_files),
+        presets=dict(data.get("presets") or {}),
         recipe=fc.get("recipe"),
         variables=data.get("variables") or {},
         controls=data.get("controls") or {},
