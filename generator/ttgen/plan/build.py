@@ -11,6 +11,7 @@ reported before run 0 is written.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .random_search import draw_variables
 from .runs import Plan
-from .slurm import slurm_settings
+from .slurm import SlurmSettings, slurm_settings
 from .sweep import build_sweep
 
 
@@ -295,9 +296,10 @@ def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
     if exp.slurm is not None and slurm:
         checked_slurm = slurm_settings(exp, base, problems=problems,
                                        run_count=len(sweep) * base_total if sweep is not None else None)
+    preset_slurm = _preset_slurm(exp, base, resolved, problems, slurm=slurm) if checked_slurm is not None else {}
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
-    plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
+    plan = Plan(preset_slurm=preset_slurm, experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
                 slurm=checked_slurm, folders=folders, tracker=tracker, placeholders=placeholders,
                 _output_folder=folder, base_index=index,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
@@ -309,6 +311,22 @@ def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
     plan._shared_output_dirs = _prepass(plan, problems)
     problems.raise_if_errors(ExperimentError)
     return plan
+
+
+def _preset_slurm(exp: Experiment, base: BaseConfig, resolved: ResolvedExperiment, problems: ProblemCollector, *,
+                  slurm: bool) -> dict[tuple[int, ...], SlurmSettings]:
+    """The SLURM settings of every combination of presets that carries slurm: resources, by the
+    presets' value indices (`Plan.slurm_for`), each checked against the recipe."""
+    carriers = [v for v in resolved.variables if v.presets is not None and any(v.preset_slurm)]
+    out: dict[tuple[int, ...], SlurmSettings] = {}
+    for combo in itertools.product(*(range(len(v.values)) for v in carriers)):
+        resources = [r for v, c in zip(carriers, combo) if (r := v.preset_slurm[c])]
+        if not resources:
+            continue
+        settings = slurm_settings(exp, base, problems=problems, resources=resources)
+        if settings is not None:
+            out[combo] = settings
+    return out
 
 
 def _check_value(exp: Experiment, var: Variable, group: Sequence[Override], controlled: MergedConfig,

@@ -89,6 +89,9 @@ class Plan:
     # A base axis (base_config is a list): one plan per base, each for its own runs, in written
     # order; this plan is then the first base's and runs, merges and counts go through them.
     parts: tuple["Plan", ...] = ()
+    # SLURM settings of the runs whose presets carry slurm: resources, by those presets' value
+    # indices (variables with such presets, in written order); other runs use `slurm`.
+    preset_slurm: dict[tuple[int, ...], SlurmSettings] = field(default_factory=dict)
     base_index: int = 0  # which base of the axis this plan is for
 
     @property
@@ -99,6 +102,15 @@ class Plan:
     def part(self, run: RunConfig) -> "Plan":
         """The plan of the run's own base config."""
         return self.parts[run.base] if self.parts else self
+
+    def slurm_for(self, point: RunPoint) -> tuple[tuple[int, ...], SlurmSettings | None]:
+        """A run's SLURM settings (of this base's plan), and the key of its presets' resources
+        (empty when it takes none: the slurm: section as written)."""
+        carriers = [vi for vi, v in enumerate(self.variables) if v.presets is not None and any(v.preset_slurm)]
+        combo = tuple(point.choices[vi] for vi in carriers)
+        if combo in self.preset_slurm:
+            return combo, self.preset_slurm[combo]
+        return (), self.slurm
 
     @property
     def points(self) -> Iterator[RunPoint]:
@@ -192,8 +204,9 @@ class Plan:
             out = base_dir
             if self.folders is not None:
                 # experiment.yaml sets no output_dir: the run's own folder (output.run_dir).
-                out = self.folders.folder({"run_id": point.run_id, "run_index": point.index,
-                                           "experiment": self.experiment.metadata})
+                # In scope: run_id, run_index, experiment, and the run's variables as written
+                # (a preset's name: output.run_dir: "{{ model }}/{{ run_id }}").
+                out = self.folders.folder(self._scope(point, values))
                 auto = True
                 overrides.append(Override(key=AUTO_RUN_FOLDER, path=OUTPUT_DIR, value=out, origin="auto",
                                           pos=root_pos, doc_path=()))

@@ -19,7 +19,7 @@ from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
-                      config_file)
+                      base_file, config_file)
 from ..plan.build import plan_experiment
 from ..plan.identity import IDENTITY_KEY
 from ..plan.outputs import RUNS_DIR, is_write_key
@@ -72,17 +72,18 @@ class WrittenOutput:
 def _read_paths(plan: Plan, env: jinja2.Environment) -> list[tuple[str, Path]]:
     """What the render and the configs read: inputs, templates, and absolute paths the configs name."""
     exp = plan.experiment
-    out: list[tuple[str, Path]] = [("experiment file", exp.path), ("base config", plan.base.path)]
+    out: list[tuple[str, Path]] = [("experiment file", exp.path)]
+    out += [("base config", part.base.path) for part in plan.bases]
     if plan.slurm is not None and plan.slurm.template is not None:
         out.append(("SLURM template", plan.slurm.template))
-    if plan.base.recipe and plan.base.recipe.endswith(".py"):
-        out.append(("recipe file", exp.folder / plan.base.recipe))
+    out += [("recipe file", exp.folder / part.base.recipe) for part in plan.bases
+            if part.base.recipe and part.base.recipe.endswith(".py")]
     loaders = env.loader.loaders if isinstance(env.loader, jinja2.ChoiceLoader) else [env.loader]
     shipped = Path(str(templates_dir())).resolve()
     for loader in loaders:
         if isinstance(loader, jinja2.FileSystemLoader):
             out += [("template folder", Path(p)) for p in loader.searchpath if Path(p).resolve() != shipped]
-    for path, value in iter_paths(plan.controlled.tree):
+    for path, value in ((p, v) for part in plan.bases for p, v in iter_paths(part.controlled.tree)):
         if isinstance(value, str) and value.startswith("/") and "${" not in value and not is_write_key(path) \
                 and path[0] != IDENTITY_KEY:
             out.append((f"{dotted(path)} of the configs", Path(value)))
@@ -159,7 +160,7 @@ def _check_inputs_unchanged(plan: Plan) -> None:
     during a render means the researcher's intent is unclear: better to render again.
     """
     for what, path, used in (("experiment file", plan.experiment.path, plan.experiment.raw),
-                             ("base config", plan.base.path, plan.base.doc.raw)):
+                             *(("base config", part.base.path, part.base.doc.raw) for part in plan.bases)):
         try:
             now = path.read_bytes()
         except OSError as exc:
@@ -192,7 +193,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     _check_name_lengths(target)
     env = env or make_environment()
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    renderer = ConfigRenderer(plan, env=env)
+    renderers = [ConfigRenderer(part, env=env, run_count=len(plan)) for part in plan.bases]
     mapping = load_template(env, MAPPING_TEMPLATE)
     manifest = load_template(env, MANIFEST_TEMPLATE)
     exp, base = plan.experiment, plan.base
@@ -201,7 +202,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     with AtomicFolder(target, force=force, reserved=reserved) as folder:
         # The copies are never more readable than their sources (a 0600 base stays 0600).
         folder.write_bytes(EXPERIMENT_FILE, exp.raw, mode=_copy_mode(exp.doc.file_mode))
-        folder.write_bytes(BASE_FILE, base.doc.raw, mode=_copy_mode(base.doc.file_mode))
+        for index, part in enumerate(plan.bases):
+            folder.write_bytes(base_file(index), part.base.doc.raw, mode=_copy_mode(part.base.doc.file_mode))
         folder.mkdir(CONFIGS_DIR)
         current: list[RunConfig] = []
         total = len(plan)
@@ -211,7 +213,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             # template streams that run's entry, so runs are generated once, never held.
             for done, run in enumerate(plan.runs(), 1):
                 current[:] = [run]
-                folder.write_text(config_file(run.run_id), renderer.render(run))
+                folder.write_text(config_file(run.run_id), renderers[run.base].render(run))
                 if progress is not None:
                     progress("rendering", done, total)
                 yield run
@@ -219,6 +221,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
         try:
             folder.stream_text(MAPPING_FILE, mapping.generate(
                 experiment_name=exp.name, run_count=len(plan), runs=mapping_rows(plan, written_runs()),
+                seed=exp.sweep.get("seed") if exp.sweep.get("method") == "random" else None,
                 command_line=list(plan.command_line)))
         except ValueProblem as conflict:
             p = conflict.problem
@@ -246,6 +249,10 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             base_kind=base.kind,
             recipe=base.recipe,
             base_sha256=files[BASE_FILE],
+            # A base axis: every base config used, in written order, with the runs made from it.
+            bases=[{"source": part.base.source, "kind": part.base.kind, "recipe": part.base.recipe,
+                    "file": base_file(index), "sha256": files[base_file(index)],
+                    "runs": _id_range(part)} for index, part in enumerate(plan.parts)],
             run_count=len(plan),
             output_folder=str((final_dir or folder.target).resolve()),
             files=sorted(files.items()),
@@ -257,14 +264,25 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     return WrittenOutput(folder.target, folder.files, validation)
 
 
+def _id_range(plan: Plan) -> str:
+    """``run_000-run_005``: the runs of one base's plan (consecutive ids)."""
+    ids = [point.run_id for point in plan.sweep]
+    return ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+
+
 def _check_values(plan: Plan) -> list[Problem]:
     """Level 1's value checks on what experiment.yaml sets (`ttgen.validate.planned`): errors stop
     the render before anything is written, each at the place that set the value; returns warnings."""
-    found = check_plan(plan)
-    if plan.base.recipe and plan.base.recipe.endswith(".py"):
-        # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
-        # its own way: said, not refused.
-        found = [replace(p, severity="warning") for p in found]
+    found: list[Problem] = []
+    for part in plan.bases:
+        checked = check_plan(part)
+        if part.base.recipe and part.base.recipe.endswith(".py"):
+            # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
+            # its own way: said, not refused.
+            checked = [replace(p, severity="warning") for p in checked]
+        if plan.parts:
+            checked = [replace(p, message=f"with base {part.base.source}: {p.message}") for p in checked]
+        found += checked
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ExperimentError(errors + list(plan.warnings))
