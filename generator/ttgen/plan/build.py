@@ -287,7 +287,9 @@ def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
                 continue  # checked per run, once evaluated
             group = var.overrides(i)
             if group:
-                _check_value(exp, var, group, controlled, control_paths, seen_warnings, problems)
+                _check_value(exp, var, group, controlled, control_paths, seen_warnings, problems,
+                             set_elsewhere=frozenset(control_paths) | frozenset(
+                                 p for other in resolved.variables if other is not var for p in other.paths))
 
     sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems, bases=base_total)
     if sweep is not None and base_total > 1:
@@ -331,7 +333,7 @@ def _preset_slurm(exp: Experiment, base: BaseConfig, resolved: ResolvedExperimen
 
 def _check_value(exp: Experiment, var: Variable, group: Sequence[Override], controlled: MergedConfig,
                  control_paths: dict[ConfigPath, Override], seen_warnings: set[tuple[ConfigPath, str]],
-                 problems: ProblemCollector) -> None:
+                 problems: ProblemCollector, set_elsewhere: frozenset[ConfigPath] = frozenset()) -> None:
     """One value of a variable (or the keys of one preset, together) against the controlled tree."""
     merged, conflicts = merge_collecting(controlled, list(group))
     problems.extend(conflicts)
@@ -353,7 +355,8 @@ def _check_value(exp: Experiment, var: Variable, group: Sequence[Override], cont
                            f"{control_paths[path].key!r} also sets", pos=setter.pos, path=var.name,
                            hint="a path may be a variable or a control, not both")
     for parent, old, new, kept in component_warnings(merged):
-        if (parent, str(new)) in seen_warnings:
+        kept = [k for k in kept if parent + (k,) not in set_elsewhere]  # set in every run anyway
+        if (parent, str(new)) in seen_warnings or not kept:
             continue
         seen_warnings.add((parent, str(new)))
         setter = next((ov for ov in group if (parent + ("_component_",))[:len(ov.path)] == ov.path), group[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jinja2
 import jinja2.sandbox
@@ -28,7 +28,7 @@ from ..layout import (ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_
                       group_array_script, run_script)
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
-from ..plan.sweep import run_id_width
+from ..plan.sweep import RunPoint, run_id_width
 from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_RUN_TEMPLATE
 from .environment import load_template, sbatch_quote, shell_quote
 from .folder import AtomicFolder
@@ -74,14 +74,10 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
     # From the sweep's points, not plan.runs(): scripts need ids and written values only,
     # so no run's derived values are evaluated a third time.
     groups: dict[str, tuple[SlurmSettings, list[dict[str, Any]]]] = {}
-    for part in plan.bases:
-        for p in part.sweep:
-            combo, settings = part.slurm_for(p)
-            assert settings is not None
-            label = _group_label(plan, part, combo)
-            groups.setdefault(label, (settings, []))[1].append(
-                {"run_id": p.run_id, "index": p.index, "config": str(final_dir / config_file(p.run_id)),
-                 "variables": p.values(plan.variables)})
+    for label, settings, p in _grouped(plan):
+        groups.setdefault(label, (settings, []))[1].append(
+            {"run_id": p.run_id, "index": p.index, "config": str(final_dir / config_file(p.run_id)),
+             "variables": p.values(plan.variables)})
     runs = [run for _, members in groups.values() for run in members]
     runs.sort(key=lambda run: run["index"])
     id_width = run_id_width(len(runs))
@@ -133,25 +129,35 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
             _write_script(folder, rel, run_template, run_context)
 
 
+def _grouped(plan: Plan) -> Iterator[tuple[str, SlurmSettings, RunPoint]]:
+    """Every run's point with its SLURM settings and the label of its group: runs with equal
+    settings share a group, named after the first of them."""
+    labels: list[tuple[SlurmSettings, str]] = []
+    for part in plan.bases:
+        for p in part.sweep:
+            settings = part.slurm_for(p)[1]
+            assert settings is not None
+            label = next((name for known, name in labels if known == settings), None)
+            if label is None:
+                label = _group_label(plan, part, p)
+                labels.append((settings, label))
+            yield label, settings, p
+
+
 def array_scripts(plan: Plan) -> list[str]:
     """The array scripts a render of *plan* writes, relative to the output folder: submit_array.sh,
     or one per group of runs with their own SLURM settings."""
-    labels: list[str] = []
-    for part in plan.bases:
-        for p in part.sweep:
-            label = _group_label(plan, part, part.slurm_for(p)[0])
-            if label not in labels:
-                labels.append(label)
+    labels = list(dict.fromkeys(label for label, _, _ in _grouped(plan)))
     return [ARRAY_SCRIPT] if len(labels) <= 1 else [group_array_script(label) for label in labels]
 
 
-def _group_label(plan: Plan, part: Plan, combo: tuple[int, ...]) -> str:
+def _group_label(plan: Plan, part: Plan, point: RunPoint) -> str:
     """A group's name in its script's file name: the base (of a base axis) and the presets whose
     slurm: resources its runs take, e.g. ``qwen2_5-0.5B_lora_single_device_qwen05b``."""
     words = [Path(part.base.source).stem if part.base.kind == "file" else part.base.source.replace("/", "-")] \
         if plan.parts else []
-    carriers = [v for v in part.variables if v.presets is not None and any(v.preset_slurm)]
-    words += [str(v.values[c]) for v, c in zip(carriers, combo)]
+    words += [str(v.values[c]) for v, c in zip(part.variables, point.choices)
+              if v.presets is not None and any(v.preset_slurm)]
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(words)) or "default"
 
 
