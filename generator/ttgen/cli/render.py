@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             output_dir=str(result.output_dir) if result.output_dir else None,
             dry_run=args.dry_run,
             runs=[{"run_id": r.run_id, "config": config_file(r.run_id), "variables": r.variables,
-                   "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto}
+                   "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto,
+                   **({"base_config": plan.part(r).base.source} if plan.parts else {})}
                   for r in plan.runs()],
             sbatch=_sbatch(result),
             validation=validation.to_json() if validation is not None else None,
