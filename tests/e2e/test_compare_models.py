@@ -1,0 +1,306 @@
+"""Comparing models and recipes in one sweep: a base axis, named presets, seeded random search.
+
+Every generated config is checked against its own shipped base config, loaded with OmegaConf
+independently of ttgen, plus exactly the overrides the experiment means (written out here by
+hand), key order included. Goldens of both examples are in test_golden.py (every example
+folder is a case).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import EXAMPLES, assert_clean_failure, load_omegaconf, problem_block, run_cli, same, write
+from ttgen.inputs.catalog import load_catalog
+
+LLAMA = "llama3_2/1B_lora_single_device"
+QWEN = "qwen2_5/0.5B_lora_single_device"
+PRESETS = EXAMPLES / "compare_models" / "experiment.yaml"
+BASES = EXAMPLES / "compare_bases" / "experiment.yaml"
+# What seed 2026 draws for learning_rate (loguniform 1e-5..1e-3, 4 significant digits): the same on
+# every machine, Python and hash seed.
+DRAWN_LR = [1.731e-05, 0.0001012, 0.0001056]
+
+# The qwen05b preset of examples/compare_models, written out as the config paths it sets.
+QWEN_PRESET = {
+    "model._component_": "torchtune.models.qwen2_5.lora_qwen2_5_0_5b",
+    "model.lora_attn_modules": ["q_proj", "v_proj", "output_proj"],
+    "model.apply_lora_to_mlp": True,
+    "model.lora_dropout": 0.0,
+    "tokenizer._component_": "torchtune.models.qwen2_5.qwen2_5_tokenizer",
+    "tokenizer.path": "/models/Qwen2.5-0.5B-Instruct/vocab.json",
+    "tokenizer.merges_file": "/models/Qwen2.5-0.5B-Instruct/merges.txt",
+    "tokenizer.max_seq_len": None,
+    "checkpointer.checkpoint_dir": "/models/Qwen2.5-0.5B-Instruct",
+    "checkpointer.checkpoint_files": ["model.safetensors"],
+    "checkpointer.model_type": "QWEN2",
+}
+LLAMA_PRESET = {
+    "tokenizer.path": "/models/Llama-3.2-1B-Instruct/original/tokenizer.model",
+    "checkpointer.checkpoint_dir": "/models/Llama-3.2-1B-Instruct/",
+}
+
+
+def shipped(name: str) -> dict[str, Any]:
+    """A shipped config as OmegaConf reads it (interpolations unresolved)."""
+    return load_omegaconf(load_catalog().configs[name].path)
+
+
+def expected(base: str, sets: dict[str, Any], *, delete: tuple[str, ...] = ("profiler",)) -> dict[str, Any]:
+    """*base* with *delete* removed and every dotted path of *sets* set (new keys after the base's)."""
+    tree = copy.deepcopy(shipped(base))
+    for key in delete:
+        tree.pop(key)
+    for dotted, value in sets.items():
+        node = tree
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+def generated(path: Path) -> dict[str, Any]:
+    """A generated config as OmegaConf reads it, without ttgen's own record of the run."""
+    data = load_omegaconf(path)
+    assert set(data["ttgen"]) == {"experiment", "run_id", "variables"}
+    data.pop("ttgen")
+    return data
+
+
+def render(experiment: Path, out: Path) -> dict[str, Any]:
+    result = run_cli("render", experiment, "--out", out)
+    assert result.code == 0, result.err
+    return yaml.safe_load((out / "configs" / "run_mapping.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def presets_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("presets") / "out"
+    return out, render(PRESETS, out)
+
+
+@pytest.fixture(scope="module")
+def bases_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bases") / "out"
+    return out, render(BASES, out)
+
+
+def test_presets_every_config_is_its_base_plus_the_intended_overrides(presets_folder) -> None:
+    out, mapping = presets_folder
+    assert len(mapping) == 6
+    seen = []
+    for run_id, entry in mapping.items():
+        model, rank = entry["variables"]["model"], entry["variables"]["lora_rank"]
+        seen.append((model, rank))
+        preset = QWEN_PRESET if model == "qwen05b" else LLAMA_PRESET
+        want = expected(LLAMA, {
+            "output_dir": f"{out.resolve()}/runs/{model}_r{rank}", **preset,
+            "model.lora_rank": rank, "model.lora_alpha": 2 * rank, "epochs": 1,
+            "dataset.data_files": "/scratch/data/my_data.json"})
+        assert same(generated(out / "configs" / f"{run_id}.yaml"), want), run_id
+    assert seen == [(m, r) for m in ("llama1b", "qwen05b") for r in (8, 16, 32)]
+
+
+def test_presets_name_the_runs(presets_folder) -> None:
+    out, mapping = presets_folder
+    assert mapping["run_004"]["variables"] == {"model": "qwen05b", "lora_rank": 16}
+    config = (out / "configs" / "run_004.yaml").read_text()
+    assert "#   model = qwen05b  (preset of presets.model)" in config
+    assert "  model_type: QWEN2  # variable: model=qwen05b\n" in config
+    assert load_omegaconf(out / "configs" / "run_004.yaml")["ttgen"]["variables"] == {"model": "qwen05b",
+                                                                                     "lora_rank": 16}
+    table = run_cli("render", PRESETS, "--dry-run")
+    assert table.code == 0, table.err
+    rows = [line.split() for line in table.out.splitlines()[1:7]]
+    assert [row[:3] for row in rows] == [[f"run_00{i}", m, str(r)] for i, (m, r) in
+                                         enumerate((m, r) for m in ("llama1b", "qwen05b") for r in (8, 16, 32))]
+    assert rows[3][4].endswith("/runs/qwen05b_r8")
+
+
+def test_preset_slurm_resources_apply_to_its_runs_only(presets_folder) -> None:
+    out, _ = presets_folder
+    slurm = out / "slurm"
+    assert sorted(p.name for p in slurm.glob("submit_array*.sh")) == ["submit_array_llama1b.sh",
+                                                                      "submit_array_qwen05b.sh"]
+
+    def directives(script: Path) -> list[str]:
+        return [line for line in script.read_text().splitlines() if line.startswith("#SBATCH")]
+
+    llama, qwen = directives(slurm / "submit_array_llama1b.sh"), directives(slurm / "submit_array_qwen05b.sh")
+    assert "#SBATCH --array=0-2" in llama and "#SBATCH --array=3-5" in qwen
+    assert {"#SBATCH --time=04:00:00", "#SBATCH --mem=64G", "#SBATCH --gres=gpu:1"} <= set(llama)
+    assert {"#SBATCH --time=02:00:00", "#SBATCH --mem=32G", "#SBATCH --gres=gpu:1"} <= set(qwen)
+    for i in range(6):
+        own = directives(slurm / f"submit_run_00{i}.sh")
+        assert ("#SBATCH --time=02:00:00" in own) == (i >= 3), i
+        assert ("#SBATCH --mem=32G" in own) == (i >= 3), i
+
+
+def test_base_axis_every_config_is_its_own_base_plus_the_intended_overrides(bases_folder) -> None:
+    out, mapping = bases_folder
+    assert len(mapping) == 12
+    for run_id, entry in mapping.items():
+        index = int(run_id.removeprefix("run_"))
+        base = LLAMA if index < 6 else QWEN
+        assert entry["base_config"] == base
+        rank, lr = entry["variables"]["lora_rank"], entry["variables"]["learning_rate"]
+        assert rank == (8 if index % 6 < 3 else 16)
+        assert lr == DRAWN_LR[index % 3] and entry["sample"] == index % 3
+        want = expected(base, {"output_dir": f"{out.resolve()}/runs/{run_id}", "model.lora_rank": rank,
+                               "optimizer.lr": lr, "model.lora_alpha": 2 * rank, "epochs": 1,
+                               "dataset.data_files": "/scratch/data/my_data.json"})
+        assert same(generated(out / "configs" / f"{run_id}.yaml"), want), run_id
+    # A drawn float is written the way a researcher reads it: 4 significant digits, not 17.
+    assert re.search(r"^  lr: 0\.0001012  # variable: learning_rate$", (out / "configs" / "run_007.yaml").read_text(),
+                     re.M)
+
+
+def test_base_axis_records_every_base(bases_folder) -> None:
+    out, _ = bases_folder
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert [(b["source"], b["file"], b["runs"]) for b in manifest["base_configs"]] == [
+        (LLAMA, "base_config.yaml", "run_000-run_005"), (QWEN, "base_config_1.yaml", "run_006-run_011")]
+    for entry in manifest["base_configs"]:
+        assert (out / entry["file"]).read_bytes() == load_catalog().configs[entry["source"]].path.read_bytes()
+        assert manifest["files"][entry["file"]] == entry["sha256"]
+    config = (out / "configs" / "run_006.yaml").read_text()
+    assert f"# Base config: {QWEN} (recipe: lora_finetune_single_device)" in config
+    # Both bases run the same recipe with the same resources: one array, as without a base axis.
+    assert sorted(p.name for p in (out / "slurm").glob("submit_array*.sh")) == ["submit_array.sh"]
+    table = run_cli("render", BASES, "--dry-run")
+    assert table.out.splitlines()[0].split()[:4] == ["run", "base_config", "lora_rank", "learning_rate"]
+    assert table.out.splitlines()[7].split()[:4] == ["run_006", QWEN, "8", "1.731e-05"]
+
+
+def test_diff_is_against_the_runs_own_base_and_check_reproduces(bases_folder) -> None:
+    out, _ = bases_folder
+    result = run_cli("diff", "run_007", "--dir", out, "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["before"]["file"] == "base_config_1.yaml"
+    rows = {row["path"]: row for row in doc["differences"]}
+    assert rows["optimizer.lr"]["before"] == 2e-3 and rows["optimizer.lr"]["after"] == DRAWN_LR[1]
+    assert rows["optimizer.lr"]["origin"] == {"kind": "variable", "key": "learning_rate"}
+    assert rows["model.lora_rank"]["before"] == 32  # Qwen's own value, not Llama's 64
+    llama = json.loads(run_cli("diff", "run_001", "--dir", out, "--json").out)
+    assert llama["before"]["file"] == "base_config.yaml"
+    assert {r["path"]: r for r in llama["differences"]}["model.lora_rank"]["before"] == 64
+    check = run_cli("check", BASES, "--against", out)
+    assert check.code == 0, check.out + check.err
+
+
+def test_check_reproduces_a_presets_folder(presets_folder) -> None:
+    out, _ = presets_folder
+    check = run_cli("check", PRESETS, "--against", out)
+    assert check.code == 0, check.out + check.err
+
+
+def _dry_run_json(experiment: Path, hash_seed: str) -> list[dict[str, Any]]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    proc = subprocess.run([sys.executable, "-m", "ttgen", "render", str(experiment), "--dry-run", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return [{k: run[k] for k in ("run_id", "variables", "base_config")} for run in json.loads(proc.stdout)["runs"]]
+
+
+def test_random_search_is_the_same_in_every_process_and_hash_seed(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", f"""\
+experiment: {{name: random_search, framework: torchtune}}
+framework_config: {{base_config: [{LLAMA}, {QWEN}]}}
+variables:
+  learning_rate: {{distribution: loguniform, low: 1e-6, high: 1e-2, digits: 3}}
+  lora_rank: {{distribution: choice, values: [4, 8, 16, 32]}}
+  batch_size: {{distribution: int_range, low: 1, high: 8}}
+  weight_decay: {{distribution: uniform, low: 0.0, high: 0.1}}
+  lora_dropout: [0.0, 0.1]
+sweep: {{method: random, samples: 5, seed: 7}}
+""")
+    runs = [_dry_run_json(experiment, seed) for seed in ("0", "1", "4242", "random")]
+    assert all(r == runs[0] for r in runs[1:])
+    assert len(runs[0]) == 2 * 5 * 2
+    first = runs[0][0]["variables"]
+    # Pinned: a change of how values are drawn would change every user's sweep.
+    assert first == {"learning_rate": 1.97e-05, "lora_rank": 4, "batch_size": 6, "weight_decay": 0.007244,
+                     "lora_dropout": 0.0}
+    # The draws advance together, at the place of the first drawn variable, and form a grid with
+    # the list variable (written last: it varies fastest), in each base.
+    draws = [r["variables"] for r in runs[0][:10]]
+    assert [d["lora_dropout"] for d in draws] == [0.0, 0.1] * 5
+    assert [{k: v for k, v in d.items() if k != "lora_dropout"} for d in draws[0::2]] == \
+        [{k: v for k, v in d.items() if k != "lora_dropout"} for d in draws[1::2]]
+    assert len({d["learning_rate"] for d in draws}) == 5
+    assert [r["variables"] for r in runs[0][10:]] == draws
+    assert {r["base_config"] for r in runs[0][10:]} == {QWEN}
+    # Another seed draws other values.
+    other = write(tmp_path / "other" / "experiment.yaml", experiment.read_text().replace("seed: 7", "seed: 8"))
+    assert _dry_run_json(other, "0")[0]["variables"] != first
+
+
+def test_unknown_preset_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", PRESETS.read_text().replace(
+        "model: [llama1b, qwen05b]", "model: [llama1b, qwen05]"))
+    result = run_cli("render", experiment, "--dry-run")
+    assert_clean_failure(result, errors=1)
+    block = problem_block(result.err, f"{experiment}:")
+    assert "variables.model[1]: 'qwen05' is not a preset of 'model' (presets: llama1b, qwen05b)" in block[0]
+    assert "did you mean 'qwen05b'?" in block[1]
+
+
+def test_an_error_names_the_base_where_it_fails(tmp_path: Path) -> None:
+    # save_adapter_weights_only is a key of the Llama config only.
+    experiment = write(tmp_path / "experiment.yaml", BASES.read_text().replace(
+        "  epochs: 1\n", "  epochs: 1\n  save_adapter_weights_only: true\n"))
+    result = run_cli("render", experiment, "--dry-run")
+    assert_clean_failure(result, errors=1)
+    line = next(line for line in result.err.splitlines() if "save_adapter_weights_only" in line)
+    assert f"with base {QWEN}: unknown key 'save_adapter_weights_only'" in line
+    assert LLAMA not in line
+
+
+@pytest.mark.parametrize("change, says", [
+    ("  seed: 2026\n", "a random search needs sweep.seed"),
+    ("  method: random\n", "a distribution is drawn only by a random search"),
+    ("low: 1e-5, high: 1e-3", "loguniform needs low > 0"),
+])
+def test_random_search_misuse_is_reported(tmp_path: Path, change: str, says: str) -> None:
+    text = BASES.read_text()
+    text = text.replace(change, "") if change.startswith("  ") else text.replace(change, "low: 0.0, high: 1e-3")
+    result = run_cli("render", write(tmp_path / "experiment.yaml", text), "--dry-run")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert says in result.err
+
+
+def test_a_preset_key_that_a_control_also_sets_is_an_error(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", PRESETS.read_text().replace(
+        "  epochs: 1\n", "  epochs: 1\n  tokenizer.path: /x/tokenizer.model\n"))
+    result = run_cli("render", experiment, "--dry-run")
+    assert_clean_failure(result, errors=1)
+    assert "a preset of 'model' sets tokenizer.path, which control 'tokenizer.path' also sets" in result.err
+
+
+@pytest.mark.needs_torch
+def test_tune_validate_passes_on_a_sample(presets_folder, bases_folder) -> None:
+    tune = Path(sys.executable).with_name("tune")
+    for folder, run_id in ((presets_folder[0], "run_000"), (presets_folder[0], "run_005"),
+                           (bases_folder[0], "run_011")):
+        proc = subprocess.run([str(tune), "validate", str(folder / "configs" / f"{run_id}.yaml")],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "Config is well-formed!" in proc.stdout, (run_id, proc.stdout, proc.stderr)
+
+
+@pytest.mark.needs_torch
+def test_ttgen_validate_passes_on_every_run(presets_folder, bases_folder) -> None:
+    for folder in (presets_folder[0], bases_folder[0]):
+        result = run_cli("validate", folder)
+        assert result.code == 0, result.out + result.err
