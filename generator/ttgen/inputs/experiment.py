@@ -128,6 +128,12 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
         both = all(k in value for k in ("base_config", "base_config_file"))
         msg = "both base_config and base_config_file are given" if both else "neither base_config nor base_config_file is given"
         return [Problem(msg, pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and path[:1] == ("framework_config",) and not isinstance(value, list):
+        # A name (or a list of names): said as for the one name most experiments give.
+        if value == "":
+            return [Problem(f"{value!r} should be non-empty", pos=doc.pos(path), path=where, hint=hint)]
+        got = "null" if value is None else f"{yaml_type_name(value)} {short_repr(value)}"
+        return [Problem(f"expected a string, got {got}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value and path[:1] == ("framework_config",):
         return [Problem("empty list: give at least one base config", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value:

@@ -103,6 +103,7 @@ class _Explainer:
     deletes: tuple[ConfigPath, ...] = ()
     setters: dict[str, dict[ConfigPath, Origin]] = field(default_factory=dict)  # run id -> path -> origin
     trees: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> planned config tree
+    bases: dict[str, str] = field(default_factory=dict)  # run id -> its base config (a base axis)
 
 
 def recorded_base_config(folder: Path, recorded: dict[str, Any], *,
@@ -173,6 +174,7 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], o
                 setters[path] = origin
         explainer.setters[run.run_id] = setters
         explainer.trees[run.run_id] = plan.merged(run).tree
+        explainer.bases[run.run_id] = part.base.source
         if len(explainer.setters) == len(wanted):
             break
     return explainer, None
@@ -226,7 +228,11 @@ def _origin(explainer: _Explainer, path: ConfigPath, *, before: Side, after: Sid
     else:
         candidates = [_lookup(after_set, path), _lookup(before_set, path),
                       _deleted(explainer.deletes, path) if against_base else None]
-    return next((c for c in candidates if c is not None), UNKNOWN)
+    found = next((c for c in candidates if c is not None), None)
+    if found is None and before.kind == after.kind == "run" and \
+            explainer.bases.get(before.name) != explainer.bases.get(after.name):
+        return Origin("base", explainer.bases.get(after.name))  # two runs of a base axis, from different bases
+    return found or UNKNOWN
 
 
 # --- the diff -----------------------------------------------------------------------------------
