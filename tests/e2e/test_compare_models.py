@@ -304,3 +304,29 @@ def test_ttgen_validate_passes_on_every_run(presets_folder, bases_folder) -> Non
     for folder in (presets_folder[0], bases_folder[0]):
         result = run_cli("validate", folder)
         assert result.code == 0, result.out + result.err
+
+
+def test_resubmit_changes_rerender_each_run_from_its_own_base(tmp_path: Path) -> None:
+    from ttgen.jobs.resubmit import apply_changes
+
+    out = tmp_path / "out"
+    render(BASES, out)
+    changed = apply_changes(out, {"run_007": {"optimizer.lr": 5e-5}})
+    assert changed == ["configs/run_007.yaml", "configs/run_mapping.yaml"]
+    assert same(generated(out / "configs" / "run_007.yaml"), expected(QWEN, {
+        "output_dir": f"{out.resolve()}/runs/run_007", "model.lora_rank": 8, "optimizer.lr": 5e-5,
+        "model.lora_alpha": 16, "epochs": 1, "dataset.data_files": "/scratch/data/my_data.json"}))
+    assert run_cli("check", BASES, "--against", out).code == 0
+
+
+def test_tracker_tags_show_the_preset_name(tmp_path: Path) -> None:
+    # Without the derived lora_alpha: with derived controls, ttgen leaves a logger set by a control alone.
+    experiment = write(tmp_path / "experiment.yaml", PRESETS.read_text().replace(
+        '  lora_alpha: "{{ 2 * lora_rank }}"\n', "").replace(
+        "  epochs: 1\n", "  epochs: 1\n  metric_logger:\n    _component_: torchtune.training.metric_logging.WandBLogger\n"
+                         "    project: compare\n"))
+    out = tmp_path / "out"
+    render(experiment, out)
+    logger = load_omegaconf(out / "configs" / "run_004.yaml")["metric_logger"]
+    assert logger["tags"] == ["llama_vs_qwen_lora", "model=qwen05b", "lora_rank=16"]
+    assert logger["name"] == "llama_vs_qwen_lora_run_004"

@@ -257,7 +257,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             output_folder=str((final_dir or folder.target).resolve()),
             files=sorted(files.items()),
             run_changes={run_id: {ov.key: ov.value for ov in changes}
-                         for run_id, changes in sorted(plan.run_changes.items()) if changes},
+                         for part in plan.bases for run_id, changes in sorted(part.run_changes.items()) if changes},
             command_line=list(plan.command_line),
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
@@ -293,6 +293,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
                       validate: bool = False, base: BaseConfig | None = None,
+                      bases: Sequence[BaseConfig] | None = None,
                       run_changes: Mapping[str, Mapping[str, object]] | None = None,
                       overrides: Sequence[str] = (), progress: Callable[[str, int, int], None] | None = None,
                       note: Callable[[str], None] | None = None, check_values: bool = True) -> RenderResult:
@@ -305,7 +306,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
 
     *final_dir*: see `write_output` (where absolute paths in SLURM scripts and runs' output
     folders point). *base* and *run_changes*: as for `plan_experiment` (``ttgen resubmit``
-    re-renders a folder against its recorded base with the runs' changes). *overrides*:
+    re-renders a folder against its recorded base with the runs' changes); *bases*: every base of a
+    base axis, in order, instead of the ones experiment.yaml names. *overrides*:
     command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
     *progress*: called with the stage (``rendering``, ``validating``), the configs done so far and the
     total, after each config; *note*: called with a one-line note (while torch is imported).
@@ -319,7 +321,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
-                           run_changes=run_changes, overrides=overrides)
+                           bases=bases, run_changes=run_changes, overrides=overrides)
     checked = _check_values(plan) if check_values else []
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings) + checked)
     if dry_run:
@@ -332,7 +334,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
             plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
-                                   base=base, run_changes=run_changes, overrides=overrides)
+                                   base=base, bases=bases, run_changes=run_changes, overrides=overrides)
             result.plan = plan
     else:
         target = Path(out)
