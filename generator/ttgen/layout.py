@@ -48,6 +48,9 @@ STARTED, ENDED = "started", "ended"
 ARRAY_SCRIPT = f"{SLURM_DIR}/submit_array.sh"
 
 
+GROUP_ARRAY_GLOB = "submit_array_*.sh"  # the group array scripts, in SLURM_DIR
+
+
 def group_array_script(label: str) -> str:
     """The array script of one group of runs with SLURM settings of their own (a preset's
     resources, a base's recipe), written instead of ARRAY_SCRIPT when a sweep has several groups."""

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from test_slurm import slurm_cluster  # noqa: F401  (a fixture)
 from helpers import EXAMPLES, assert_clean_failure, load_omegaconf, problem_block, run_cli, same, write
 from ttgen.inputs.catalog import load_catalog
 
@@ -330,3 +331,53 @@ def test_tracker_tags_show_the_preset_name(tmp_path: Path) -> None:
     logger = load_omegaconf(out / "configs" / "run_004.yaml")["metric_logger"]
     assert logger["tags"] == ["llama_vs_qwen_lora", "model=qwen05b", "lora_rank=16"]
     assert logger["name"] == "llama_vs_qwen_lora_run_004"
+
+
+@pytest.mark.needs_slurm
+def test_submit_sends_each_preset_group_with_its_own_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                slurm_cluster: None) -> None:
+    import time
+
+    stand_in = write(tmp_path / "stand_in", "#!/bin/bash\necho \"stand-in tune $*\"\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("TTGEN_TUNE", str(stand_in))
+    experiment = write(tmp_path / "experiment.yaml", f"""\
+experiment: {{name: groups, framework: torchtune}}
+framework_config: {{base_config: {LLAMA}}}
+presets:
+  size:
+    small: {{batch_size: 2, slurm: {{time: "00:03:00"}}}}
+    large: {{batch_size: 8}}
+variables:
+  size: [small, large]
+  lora_rank: [8, 16]
+controls: {{output_dir: {tmp_path / "runs"}}}
+slurm:
+  time: "00:07:00"
+  gpus_per_node: 0
+""")
+    out = tmp_path / "out"
+    render(experiment, out)
+    cpu = ["--partition=debug", "--mem=100M", "--cpus-per-task=1"]
+    dry = run_cli("submit", out, "--dry-run", "--", *cpu, cwd=tmp_path)
+    assert dry.code == 0, dry.err
+    lines = dry.out.splitlines()
+    assert lines[0].startswith("sbatch --parsable --array=0-1 ") and lines[0].endswith("/slurm/submit_array_small.sh")
+    assert lines[1].startswith("sbatch --parsable --array=2-3 ") and lines[1].endswith("/slurm/submit_array_large.sh")
+    sub = run_cli("submit", out, "--", *cpu, cwd=tmp_path)
+    assert sub.code == 0, sub.err
+    records = [json.loads(line) for line in (out / "slurm" / "state" / "submissions.jsonl").read_text().splitlines()]
+    assert [(r["array"], Path(r["command"][-1]).name) for r in records] == [
+        ("0-1", "submit_array_small.sh"), ("2-3", "submit_array_large.sh")]
+    limits = {}
+    for record in records:
+        done = subprocess.run(["scontrol", "-o", "show", "job", record["job"]], capture_output=True, text=True,
+                              timeout=30)
+        limits[record["array"]] = set(re.findall(r"\bTimeLimit=(\S+)", done.stdout))
+    assert limits == {"0-1": {"00:03:00"}, "2-3": {"00:07:00"}}, limits
+    deadline = time.monotonic() + 240
+    while len(list((out / "slurm" / "state").glob("*.ended"))) < 4:
+        assert time.monotonic() < deadline, sorted(p.name for p in (out / "slurm" / "state").iterdir())
+        time.sleep(2)
+    ended = sorted(p.name.split("@")[0] for p in (out / "slurm" / "state").glob("*.ended"))
+    assert ended == ["run_000", "run_001", "run_002", "run_003"]

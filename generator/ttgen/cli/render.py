@@ -136,9 +136,7 @@ def next_steps(result: Any) -> list[str]:
     config = f"{folder}/{config_file(first)}"
     lines.append(f"tune {shlex.join(words)} --config {shlex.quote(config)}   # train {first} here")
     command = _sbatch(result)
-    if command and "; " in command:  # one array per group of runs with SLURM settings of their own
-        lines += [f"{one}   # submit this group's runs" for one in command.split("; ")]
-    elif command:
+    if command:
         lines.append(f"ttgen submit {q}   # every run on SLURM (or: {command})")
     return lines
 
