@@ -381,3 +381,15 @@ slurm:
         time.sleep(2)
     ended = sorted(p.name.split("@")[0] for p in (out / "slurm" / "state").glob("*.ended"))
     assert ended == ["run_000", "run_001", "run_002", "run_003"]
+
+
+def test_an_unused_preset_is_a_warning_and_exclude_names_presets(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", PRESETS.read_text().replace(
+        "model: [llama1b, qwen05b]", "model: [qwen05b]").replace(
+        "delete: [profiler]", "delete: [profiler]\nsweep:\n  exclude: [{model: qwen05b, lora_rank: 32}]"))
+    result = run_cli("render", experiment, "--dry-run")
+    assert result.code == 0, result.err
+    assert "presets.model.llama1b: warning: preset 'llama1b' of 'model' is not used" in result.err
+    assert [line.split()[:3] for line in result.out.splitlines()[1:3]] == [["run_000", "qwen05b", "8"],
+                                                                           ["run_001", "qwen05b", "16"]]
+    assert result.out.splitlines()[3] == "2 runs (dry run: nothing written)"

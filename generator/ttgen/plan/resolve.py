@@ -272,6 +272,11 @@ def resolve_presets(exp: Experiment, name: str, values: Any, doc_path: Key, *, r
         groups.append(tuple(group))
     if not ok:
         return None
+    for unused in (p for p in defined if p not in values):
+        where = ("presets", name, unused)
+        problems.warn(f"preset {unused!r} of {name!r} is not used: no value of variables.{name} names it",
+                      pos=exp.doc.key_pos(where), path=display_path(where),
+                      hint=f"add it to variables.{name} to run it, or remove it")
     return Variable(name=name, path=(), values=tuple(values), pos=pos, doc_path=doc_path,
                     value_positions=tuple(exp.doc.pos(doc_path + (i,)) for i in range(len(values))),
                     sources=exp.doc.plain_text, positions=exp.doc.positions, presets=tuple(groups),
