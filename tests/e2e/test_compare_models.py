@@ -393,3 +393,28 @@ def test_an_unused_preset_is_a_warning_and_exclude_names_presets(tmp_path: Path)
     assert [line.split()[:3] for line in result.out.splitlines()[1:3]] == [["run_000", "qwen05b", "8"],
                                                                            ["run_001", "qwen05b", "16"]]
     assert result.out.splitlines()[3] == "2 runs (dry run: nothing written)"
+
+
+def test_bases_with_different_recipes_get_their_own_array_and_launch(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", f"""\
+experiment: {{name: recipes, framework: torchtune}}
+framework_config:
+  base_config: [llama3_2/1B_lora, {QWEN}]
+variables: {{lora_rank: [8, 16]}}
+slurm: {{time: "01:00:00", gpus_per_node: 1}}
+""")
+    out = tmp_path / "out"
+    mapping = render(experiment, out)
+    assert [e["base_config"] for e in mapping.values()] == ["llama3_2/1B_lora"] * 2 + [QWEN] * 2
+    slurm = out / "slurm"
+    scripts = sorted(p.name for p in slurm.glob("submit_array*.sh"))
+    assert scripts == ["submit_array_llama3_2-1B_lora.sh", "submit_array_qwen2_5-0.5B_lora_single_device.sh"]
+    distributed = (slurm / scripts[0]).read_text()
+    single = (slurm / scripts[1]).read_text()
+    assert "#SBATCH --array=0-1" in distributed and "lora_finetune_distributed" in distributed
+    assert "#SBATCH --array=2-3" in single and "lora_finetune_single_device" in single
+    assert "lora_finetune_distributed" not in single
+    assert "lora_finetune_single_device" in (slurm / "submit_run_003.sh").read_text()
+    assert "lora_finetune_distributed" in (slurm / "submit_run_000.sh").read_text()
+    assert "# Base config: llama3_2/1B_lora (recipe: lora_finetune_distributed)" in \
+        (out / "configs" / "run_000.yaml").read_text()
