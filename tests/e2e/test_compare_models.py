@@ -418,3 +418,12 @@ slurm: {{time: "01:00:00", gpus_per_node: 1}}
     assert "lora_finetune_distributed" in (slurm / "submit_run_000.sh").read_text()
     assert "# Base config: llama3_2/1B_lora (recipe: lora_finetune_distributed)" in \
         (out / "configs" / "run_000.yaml").read_text()
+
+
+def test_a_problem_of_every_base_is_said_once(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", BASES.read_text().replace(
+        "delete: [profiler]", "delete: [profiler, profilr]"))
+    result = run_cli("render", experiment, "--dry-run")
+    assert result.code == 0, result.err
+    lines = [line for line in result.err.splitlines() if "profilr" in line and "warning" in line]
+    assert len(lines) == 1 and "with base" not in lines[0], result.err

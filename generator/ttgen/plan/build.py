@@ -110,7 +110,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
         [('run_000', {'lora_rank': 8}), ('run_001', {'lora_rank': 16})]
 
     *base*: use this base config instead of loading the one experiment.yaml names
-    (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it).
+    (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it);
+    *bases*: every base of a base axis, in order (a folder's recorded copies).
     *slurm*: False skips checking the slurm: section (``ttgen diff`` needs the configs only,
     and an output folder holds no copy of a user's own SLURM template).
     *output_folder*: the folder the configs will be written to (runs' own output folders are
@@ -142,7 +143,7 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     return _plan_bases(exp, bases, drawing=drawing, options=options)
 
 
-def _by_base(exp: Experiment, bases: Sequence[BaseConfig], found: Sequence[Sequence[Problem]]) -> list[Problem]:
+def by_base(bases: Sequence[BaseConfig], found: Sequence[Sequence[Problem]]) -> list[Problem]:
     """The problems of every base: one found with every base is said once; one found with some
     bases only names them (``with base qwen2_5/0.5B_lora_single_device: ...``)."""
     def key(p: Problem) -> tuple[Any, ...]:
@@ -150,15 +151,17 @@ def _by_base(exp: Experiment, bases: Sequence[BaseConfig], found: Sequence[Seque
 
     everywhere = set.intersection(*(set(key(p) for p in group) for group in found)) if found else set()
     out: list[Problem] = []
-    said: set[tuple[Any, ...]] = set()
+    said: dict[tuple[Any, ...], int] = {}  # a problem said once -> its place in out
     for base, group in zip(bases, found):
         for p in group:
-            if key(p) in everywhere:
-                if key(p) not in said:
-                    said.add(key(p))
-                    out.append(p)
-                continue
-            out.append(dc_replace(p, message=f"with base {base.source}: {p.message}"))
+            if key(p) not in everywhere:
+                out.append(dc_replace(p, message=f"with base {base.source}: {p.message}"))
+            elif key(p) not in said:
+                said[key(p)] = len(out)
+                out.append(p)
+            elif p.runs:  # the runs it concerns, of every base
+                first = out[said[key(p)]]
+                out[said[key(p)]] = dc_replace(first, runs=first.runs + p.runs)
     return out
 
 
@@ -178,9 +181,9 @@ def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: Proble
             parts.append(None)
 
     def raise_if_errors() -> None:
-        errors = _by_base(exp, bases, [c.errors for c in collectors])
+        errors = by_base(bases, [c.errors for c in collectors])
         if errors:
-            raise ExperimentError(errors + drawing.warnings + _by_base(exp, bases, [c.warnings for c in collectors]))
+            raise ExperimentError(errors + drawing.warnings + by_base(bases, [c.warnings for c in collectors]))
 
     raise_if_errors()
     ready = [p for p in parts if p is not None]
@@ -209,7 +212,7 @@ def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: Proble
             part._shared_output_dirs = shared
         _check_write_folders(part, problems, runs=total)
     raise_if_errors()
-    warnings = drawing.warnings + _by_base(exp, bases, [c.warnings for c in collectors])
+    warnings = drawing.warnings + by_base(bases, [c.warnings for c in collectors])
     first = ready[0]
     return dc_replace(first, parts=tuple(ready), warnings=sorted(warnings, key=Problem.sort_key),
                       _shared_output_dirs=shared)

@@ -20,7 +20,7 @@ from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProb
 from ..inputs.base import BaseConfig
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       base_file, config_file)
-from ..plan.build import plan_experiment
+from ..plan.build import by_base, plan_experiment
 from ..plan.identity import IDENTITY_KEY
 from ..plan.outputs import RUNS_DIR, is_write_key
 from ..plan.runs import Plan, RunConfig
@@ -273,16 +273,16 @@ def _id_range(plan: Plan) -> str:
 def _check_values(plan: Plan) -> list[Problem]:
     """Level 1's value checks on what experiment.yaml sets (`ttgen.validate.planned`): errors stop
     the render before anything is written, each at the place that set the value; returns warnings."""
-    found: list[Problem] = []
+    per_base: list[list[Problem]] = []
     for part in plan.bases:
         checked = check_plan(part)
         if part.base.recipe and part.base.recipe.endswith(".py"):
             # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
             # its own way: said, not refused.
             checked = [replace(p, severity="warning") for p in checked]
-        if plan.parts:
-            checked = [replace(p, message=f"with base {part.base.source}: {p.message}") for p in checked]
-        found += checked
+        per_base.append(checked)
+    # With a base axis: a finding of every base once, one of some bases naming them.
+    found = by_base([part.base for part in plan.bases], per_base) if plan.parts else per_base[0]
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ExperimentError(errors + list(plan.warnings))
