@@ -381,6 +381,10 @@ slurm:
         time.sleep(2)
     ended = sorted(p.name.split("@")[0] for p in (out / "slurm" / "state").glob("*.ended"))
     assert ended == ["run_000", "run_001", "run_002", "run_003"]
+    status = run_cli("status", out, "--json", cwd=tmp_path)
+    assert status.code == 0, status.err
+    runs = json.loads(status.out)["runs"]
+    assert [(r["run_id"], r["state"]) for r in runs] == [(f"run_00{i}", "COMPLETED") for i in range(4)], runs
 
 
 def test_an_unused_preset_is_a_warning_and_exclude_names_presets(tmp_path: Path) -> None:
