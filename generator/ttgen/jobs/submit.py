@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from ..errors import JobsError, Problem, SourcePos
 from ..layout import ARRAY_SCRIPT, GROUP_ARRAY_GLOB, SLURM_DIR, array_log
 from ..plan.sweep import run_id_width
-from ..render.slurm_scripts import log_path
+from ..render.slurm_scripts import array_spec, log_path
 from ..review.folders import read_run_mapping
 from ..text import plural
 from .cluster import Cluster
@@ -85,25 +85,6 @@ def parse_runs(spec: str, run_ids: list[str], *, what: str = "--runs") -> list[s
                                      f"(0 to {len(run_ids) - 1})", hint=f"e.g. {what} 0-{len(run_ids) - 1}")])
         chosen.update(range(first, last + 1))
     return [run_ids[i] for i in sorted(chosen)]
-
-
-def array_spec(tasks: Sequence[int]) -> str:
-    """Sorted task ids as SLURM's ``--array`` ranges.
-
-    Examples:
-        >>> array_spec([0, 1, 2, 5, 7, 8])
-        '0-2,5,7-8'
-    """
-    parts: list[str] = []
-    start = prev = tasks[0]
-    for t in [*tasks[1:], None]:
-        if t is not None and t == prev + 1:
-            prev = t
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if t is not None:
-            start = prev = t
-    return ",".join(parts)
 
 
 def _array_line(folder: Path, script: str = ARRAY_SCRIPT) -> str:

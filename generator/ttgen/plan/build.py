@@ -94,7 +94,8 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
 
 
 def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
-                    base: BaseConfig | None = None, bases: Sequence[BaseConfig] | None = None, slurm: bool = True, output_folder: Path | str | None = None,
+                    base: BaseConfig | None = None, bases: Sequence[BaseConfig] | None = None,
+                    slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
                     run_changes: Mapping[str, Mapping[str, object]] | None = None,
                     overrides: Sequence[str] = ()) -> Plan:
@@ -130,12 +131,12 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     drawing = ProblemCollector()
     drawn = draw_variables(exp, drawing)
     drawing.raise_if_errors(ExperimentError)
-    options = dict(max_runs=max_runs, slurm=slurm, folder=folder, run_changes=run_changes or {},
-                   overrides=overrides, drawn=drawn, base_total=len(bases))
+    options: dict[str, Any] = dict(max_runs=max_runs, slurm=slurm, folder=folder, run_changes=run_changes or {},
+                                   overrides=overrides, drawn=drawn, base_total=len(bases))
     if len(bases) == 1:
         problems = ProblemCollector()
         problems.extend(drawing.warnings)
-        plan = _plan_base(exp, bases[0], problems=problems, index=0, **options)  # type: ignore[arg-type]
+        plan = _plan_base(exp, bases[0], problems=problems, index=0, **options)
         _check_write_folders(plan, problems, runs=len(plan))
         problems.raise_if_errors(ExperimentError)
         plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
@@ -167,7 +168,8 @@ def by_base(bases: Sequence[BaseConfig], found: Sequence[Sequence[Problem]]) -> 
 
 def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: ProblemCollector,
                 options: dict[str, Any]) -> Plan:
-    """A base axis: one plan per base config, each for its own runs, checked together."""
+    """A base axis: one plan per base config, each for its own runs, checked together
+    (*drawing*: the problems that concern no base in particular)."""
     parts: list[Plan | None] = []
     collectors: list[ProblemCollector] = []
     for index, base in enumerate(bases):
@@ -181,7 +183,7 @@ def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: Proble
             parts.append(None)
 
     def raise_if_errors() -> None:
-        errors = by_base(bases, [c.errors for c in collectors])
+        errors = drawing.errors + by_base(bases, [c.errors for c in collectors])
         if errors:
             raise ExperimentError(errors + drawing.warnings + by_base(bases, [c.warnings for c in collectors]))
 
@@ -192,7 +194,7 @@ def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: Proble
     ids = {point.run_id for p in ready for point in p.sweep}
     for run_id in changes:
         if run_id not in ids:
-            collectors[0].error(f"resubmit change for {run_id!r}, which is not a run of this sweep",
+            drawing.error(f"resubmit change for {run_id!r}, which is not a run of this sweep",
                                 pos=exp.doc.pos(()), hint="render the experiment again")
     # Runs must not share an output_dir across bases either (docs/contract.md §5).
     counts: dict[Any, int] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import jinja2
 import jinja2.sandbox
@@ -114,7 +114,7 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
         array_context = dict(
             context(settings, script), array=True, run=None, script=str(final_dir / script),
             directives=_directives(settings, job_name=settings.job_name, first=[
-                ("array", (f"0-{len(runs) - 1}" if len(groups) == 1 else _array_spec(indices)) + throttle),
+                ("array", (f"0-{len(runs) - 1}" if len(groups) == 1 else array_spec(indices)) + throttle),
                 ("output", log_path(log_dir, Path(array_log(id_width)).name)),
                 ("error", log_path(log_dir, Path(array_log(id_width, suffix="err")).name))]))
         _write_script(folder, script, array_template, array_context)
@@ -161,17 +161,22 @@ def _group_label(plan: Plan, part: Plan, point: RunPoint) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(words)) or "default"
 
 
-def _array_spec(indices: list[int]) -> str:
-    """``0-2,6-8``: array indices as SLURM's --array ranges."""
+def array_spec(tasks: Sequence[int]) -> str:
+    """Sorted task ids as SLURM's ``--array`` ranges.
+
+    Examples:
+        >>> array_spec([0, 1, 2, 5, 7, 8])
+        '0-2,5,7-8'
+    """
     parts: list[str] = []
-    start = prev = indices[0]
-    for i in [*indices[1:], None]:
-        if i is not None and i == prev + 1:
-            prev = i
+    start = prev = tasks[0]
+    for t in [*tasks[1:], None]:
+        if t is not None and t == prev + 1:
+            prev = t
             continue
         parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if i is not None:
-            start = prev = i
+        if t is not None:
+            start = prev = t
     return ",".join(parts)
 
 
