@@ -333,6 +333,7 @@ def test_tracker_tags_show_the_preset_name(tmp_path: Path) -> None:
     assert logger["name"] == "llama_vs_qwen_lora_run_004"
 
 
+@pytest.mark.slow
 @pytest.mark.needs_slurm
 def test_submit_sends_each_preset_group_with_its_own_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 slurm_cluster: None) -> None:
