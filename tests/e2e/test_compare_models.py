@@ -432,3 +432,17 @@ def test_a_problem_of_every_base_is_said_once(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     lines = [line for line in result.err.splitlines() if "profilr" in line and "warning" in line]
     assert len(lines) == 1 and "with base" not in lines[0], result.err
+
+
+def test_json_documents_of_a_base_axis_match_their_schemas(bases_folder) -> None:
+    from test_json_schemas import assert_valid
+
+    out, _ = bases_folder
+    render_doc = json.loads(run_cli("render", BASES, "--dry-run", "--json").out)
+    assert_valid("render", render_doc)
+    assert [r["base_config"] for r in render_doc["runs"]] == [LLAMA] * 6 + [QWEN] * 6
+    diff_doc = json.loads(run_cli("diff", "run_000", "run_011", "--dir", out, "--json").out)
+    assert_valid("diff", diff_doc)
+    origins = {row["path"]: row["origin"] for row in diff_doc["differences"]}
+    assert origins["model._component_"] == {"kind": "base", "key": QWEN}
+    assert origins["optimizer.lr"] == {"kind": "variable", "key": "learning_rate"}
