@@ -446,3 +446,31 @@ def test_json_documents_of_a_base_axis_match_their_schemas(bases_folder) -> None
     origins = {row["path"]: row["origin"] for row in diff_doc["differences"]}
     assert origins["model._component_"] == {"kind": "base", "key": QWEN}
     assert origins["optimizer.lr"] == {"kind": "variable", "key": "learning_rate"}
+
+
+def test_problems_of_presets_draws_and_base_lists_are_reported_together(tmp_path: Path) -> None:
+    experiment = write(tmp_path / "experiment.yaml", f"""\
+experiment: {{name: e, framework: torchtune}}
+framework_config: {{base_config: {LLAMA}}}
+presets:
+  model:
+    a: {{lora_rnk: 3}}
+    b: {{tokenizer: {{pathh: x}}}}
+variables:
+  model: [a, b]
+  learning_rate: {{distribution: uniform, low: 1, high: 0.5}}
+sweep: {{method: random, samples: 2, seed: 1}}
+""")
+    result = run_cli("render", experiment, "--dry-run")
+    assert_clean_failure(result, errors=2)
+    assert "presets.model.a.lora_rnk: unknown key 'lora_rnk'" in result.err
+    assert "did you mean lora_rank (model.lora_rank)" in result.err
+    assert "variables.learning_rate.low: low (1) must be below high (0.5)" in result.err
+    assert result.err.count("'tokenizer.pathh' is a new key; did you mean 'tokenizer.path'?") == 1
+    listed_twice = write(tmp_path / "twice" / "experiment.yaml", f"""\
+experiment: {{name: e, framework: torchtune}}
+framework_config: {{base_config: [{LLAMA}, {LLAMA}]}}
+""")
+    result = run_cli("render", listed_twice, "--dry-run")
+    assert_clean_failure(result, errors=1)
+    assert f"framework_config.base_config[1]: '{LLAMA}' is listed twice" in result.err

@@ -136,6 +136,19 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
         return [Problem(f"expected a string, got {got}", pos=doc.pos(path), path=where, hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value and path[:1] == ("framework_config",):
         return [Problem("empty list: give at least one base config", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and isinstance(value, list) and path[:1] == ("framework_config",):
+        out = []  # a base axis: say which item is wrong
+        for i, item in enumerate(value):
+            here = display_path(path + (i,))
+            if not isinstance(item, str) or not item:
+                got = "an empty string" if item == "" else f"{yaml_type_name(item)} {short_repr(item)}"
+                out.append(Problem(f"expected the name of a base config, got {got}", pos=doc.pos(path + (i,)),
+                                   path=here, hint=hint))
+            elif item in value[:i]:
+                out.append(Problem(f"{item!r} is listed twice", pos=doc.pos(path + (i,)), path=here,
+                                   hint="each base config of the list once: the sweep is made once from each"))
+        return out or [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where,
+                               hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value:
         return [Problem("empty list: a variable needs at least one value", pos=doc.pos(path), path=where,
                         hint="give values, e.g. [8, 16], or move a single value to controls")]

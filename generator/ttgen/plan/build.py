@@ -128,14 +128,13 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
         bases = [base] if base is not None else load_base_configs(exp)
     folder = Path(output_folder).resolve() if output_folder is not None else \
         free_output_folder(exp.output_base_dir, exp.name, (now or _dt.datetime.now(_dt.timezone.utc)).astimezone())
-    drawing = ProblemCollector()
+    drawing = ProblemCollector()  # reported with every other problem; a distribution that fails is left out
     drawn = draw_variables(exp, drawing)
-    drawing.raise_if_errors(ExperimentError)
     options: dict[str, Any] = dict(max_runs=max_runs, slurm=slurm, folder=folder, run_changes=run_changes or {},
                                    overrides=overrides, drawn=drawn, base_total=len(bases))
     if len(bases) == 1:
         problems = ProblemCollector()
-        problems.extend(drawing.warnings)
+        problems.extend(drawing.errors + drawing.warnings)
         plan = _plan_base(exp, bases[0], problems=problems, index=0, **options)
         _check_write_folders(plan, problems, runs=len(plan))
         problems.raise_if_errors(ExperimentError)
@@ -344,8 +343,8 @@ def _check_value(exp: Experiment, var: Variable, group: Sequence[Override], cont
     problems.extend(conflicts)
     touched = [p for p, label in merged.origins.items() if controlled.origins.get(p) != label]
     added = merged.new - controlled.new
-    for path in sorted(p for p in added if p[:-1] not in added):
-        container = lookup(controlled.tree, path[:-1])
+    for path in sorted(p for p in added if p[:-1] not in added and var.presets is None):  # a preset's keys
+        container = lookup(controlled.tree, path[:-1])  # were resolved one by one, with their own warnings
         close = near_miss(path[-1], list(container)) if isinstance(container, dict) else None
         setter = next((ov for ov in group if path[:len(ov.path)] == ov.path), None)
         if close and setter is not None:
