@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from test_slurm import slurm_cluster  # noqa: F401  (a fixture)
+from test_training import workspace  # noqa: F401  (tiny CPU model assets and the training environment)
 from helpers import EXAMPLES, assert_clean_failure, load_omegaconf, problem_block, run_cli, same, write
 from ttgen.inputs.catalog import load_catalog
 
@@ -474,3 +475,41 @@ framework_config: {{base_config: [{LLAMA}, {LLAMA}]}}
     result = run_cli("render", listed_twice, "--dry-run")
     assert_clean_failure(result, errors=1)
     assert f"framework_config.base_config[1]: '{LLAMA}' is listed twice" in result.err
+
+
+@pytest.mark.slow
+@pytest.mark.needs_torch
+def test_a_base_axis_with_presets_trains_on_cpu(workspace) -> None:
+    """Two shipped bases x two presets on the tiny CPU model: each config trains with its own base's recipe."""
+    from test_training import RUN_TIMEOUT, Run, check_finished
+
+    folder = workspace.example("tiny_cpu")
+    text = (folder / "experiment.yaml").read_text()
+    text = text.replace("  base_config: llama3_2/1B_lora_single_device",
+                        "  base_config: [llama3_2/1B_lora_single_device, llama3_2/3B_lora_single_device]")
+    text = text.replace("variables:\n  lora_rank: [4, 8]", "presets:\n  lr:\n    fast: {learning_rate: 3e-3}\n"
+                        "    slow: {learning_rate: 1e-5, batch_size: 1}\nvariables:\n  lr: [fast, slow]")
+    text = text.replace("  batch_size: 2\n", "")
+    # The 3B base names two checkpoint shards: the tiny model is one file, in either base.
+    text = text.replace("    checkpoint_dir: assets/model\n",
+                        "    checkpoint_dir: assets/model\n    checkpoint_files: [model.safetensors]\n")
+    experiment = write(folder / "compare.yaml", text)
+    out = folder / "outputs" / "compare"
+    result = run_cli("render", experiment, "--out", out)
+    assert result.code == 0, result.err
+    mapping = yaml.safe_load((out / "configs" / "run_mapping.yaml").read_text())
+    recipes = {b["source"]: b["recipe"] for b in yaml.safe_load((out / "manifest.yaml").read_text())["base_configs"]}
+    assert [(e["base_config"], e["variables"]["lr"]) for e in mapping.values()] == [
+        ("llama3_2/1B_lora_single_device", "fast"), ("llama3_2/1B_lora_single_device", "slow"),
+        ("llama3_2/3B_lora_single_device", "fast"), ("llama3_2/3B_lora_single_device", "slow")]
+    for run_id, entry in mapping.items():
+        config = out / "configs" / entry["config"]
+        proc = subprocess.run([sys.executable, "-m", "torchtune._cli.tune", "run", recipes[entry["base_config"]],
+                               "--config", str(config)], cwd=folder, env=workspace.env, capture_output=True,
+                              text=True, timeout=RUN_TIMEOUT)
+        run = Run(run_id=run_id, mapping=entry, output_dir=folder / entry["output_dir"], proc=proc, seconds=0.0)
+        check_finished(run)
+        saved = yaml.safe_load((run.output_dir / "torchtune_config.yaml").read_text())
+        assert saved["optimizer"]["lr"] == (3e-3 if entry["variables"]["lr"] == "fast" else 1e-5)
+        assert saved["batch_size"] == (1 if entry["variables"]["lr"] == "slow" else
+                                       shipped(entry["base_config"])["batch_size"])
