@@ -3,7 +3,7 @@
 ```
 <name>_<YYYYmmdd_HHMMSS>/
   experiment.yaml           copy of the input, byte for byte
-  base_config.yaml          the exact base config text used
+  base_config.yaml          the exact base config text used (base_config_<i>.yaml: the other bases of a list)
   manifest.yaml             provenance and every file's sha256
   configs/run_000.yaml      one torchtune config per run
   configs/run_mapping.yaml  each run's variables and overrides
@@ -54,6 +54,16 @@ RESULTS_DIR = "results"
 REPORT_HTML = f"{RESULTS_DIR}/report.html"
 RESULTS_CACHE_DIR = f"{RESULTS_DIR}/cache"
 
+
+GROUP_ARRAY_GLOB = "submit_array_*.sh"  # the group array scripts, in SLURM_DIR
+
+
+def group_array_script(label: str) -> str:
+    """The array script of one group of runs with SLURM settings of their own (a preset's
+    resources, a base's recipe), written instead of ARRAY_SCRIPT when a sweep has several groups."""
+    return f"{SLURM_DIR}/submit_array_{label}.sh"
+
+
 CONFIG_GLOB = "run_*.yaml"
 CONFIG_NAME = re.compile(r"run_[0-9]+\.yaml")  # a run's config; not run_mapping.yaml
 
@@ -67,6 +77,17 @@ _SIDE = re.compile(r"(?P<pid>[0-9]+)-(?P<host>[0-9a-f]{6})-[0-9a-f]+")
 
 # <name>_<YYYYmmdd_HHMMSS>, and _2, _3 ... for a second render in the same second.
 _TIMESTAMPED = re.compile(r"^(?P<name>.+)_(?P<ts>\d{8}_\d{6})(?:_(?P<n>\d+))?$")
+
+
+def base_file(index: int) -> str:
+    """The copy of a base config in the output folder: the first (or only) one is ``base_config.yaml``,
+    the others of a base axis ``base_config_<index>.yaml`` in written order.
+
+    Examples:
+        >>> base_file(0), base_file(2)
+        ('base_config.yaml', 'base_config_2.yaml')
+    """
+    return BASE_FILE if index == 0 else f"base_config_{index}.yaml"
 
 
 def config_file(run_id: str) -> str:

@@ -46,13 +46,15 @@ def run_table(plan: Any) -> str:
 
     names = [v.name for v in plan.variables]
     derived = [n for n in plan.derived_names if n not in names and n != "output_dir"]
-    header = ["run", *names, *derived, "output_dir"]
+    bases = [part.base.source for part in plan.parts]  # a base axis: which base each run starts from
+    header = ["run", *(["base_config"] if bases else []), *names, *derived, "output_dir"]
     rows = [header]
     for r in plan.runs():
         out = flow_text(r.output_dir) + (" (auto)" if r.output_dir_auto else "")
         cells = [flow_text(r.derived[v.name]) if v.name in r.derived else v.text(c)
                  for v, c in zip(plan.variables, r.point.choices)]
-        rows.append([r.run_id, *cells, *(flow_text(r.derived[n]) for n in derived), out])
+        rows.append([r.run_id, *([bases[r.base]] if bases else []), *cells,
+                     *(flow_text(r.derived[n]) for n in derived), out])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             output_dir=str(result.output_dir) if result.output_dir else None,
             dry_run=args.dry_run,
             runs=[{"run_id": r.run_id, "config": config_file(r.run_id), "variables": r.variables,
-                   "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto}
+                   "derived": r.derived, "output_dir": r.output_dir, "output_dir_auto": r.output_dir_auto,
+                   **({"base_config": plan.part(r).base.source} if plan.parts else {})}
                   for r in plan.runs()],
             sbatch=_sbatch(result),
             validation=validation.to_json() if validation is not None else None,
@@ -142,8 +145,13 @@ def _sbatch(result: Any) -> str | None:
     """The exact sbatch command for a rendered folder with SLURM scripts, else None."""
     if result.output_dir is None or result.plan.experiment.slurm is None:
         return None
-    from ..render.slurm_scripts import sbatch_command
+    import shlex
 
+    from ..render.slurm_scripts import array_scripts, sbatch_command
+
+    scripts = array_scripts(result.plan)
+    if len(scripts) > 1:  # runs with SLURM settings of their own: one array each
+        return "; ".join("sbatch " + shlex.quote(str(Path(result.output_dir).resolve() / s)) for s in scripts)
     return sbatch_command(result.output_dir)
 
 

@@ -9,7 +9,7 @@ annotations) and collects every one of them before raising.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,21 @@ class Experiment:
     sweep: dict[str, Any]
     output_base_dir: Path
     slurm: dict[str, Any] | None = None
+    # A list under base_config / base_config_file: every base, in written order (a base axis).
+    base_configs: tuple[str, ...] = ()
+    base_config_files: tuple[Path, ...] = ()
+    presets: dict[str, Any] = field(default_factory=dict)  # variable name -> preset name -> overrides
     in_memory: bool = False  # built from text (a dict): *path* only says where relative paths start
+
+    @property
+    def base_list(self) -> bool:
+        """Whether base_config (or base_config_file) is written as a list: the sweep has a base axis."""
+        fc = self.doc.data["framework_config"]
+        return isinstance(fc.get("base_config", fc.get("base_config_file")), list)
+
+    @property
+    def base_count(self) -> int:
+        return max(len(self.base_configs), len(self.base_config_files), 1)
 
     @property
     def raw(self) -> bytes:
@@ -115,6 +129,27 @@ def _describe(err: jsonschema.ValidationError, doc: YamlDocument) -> list[Proble
         both = all(k in value for k in ("base_config", "base_config_file"))
         msg = "both base_config and base_config_file are given" if both else "neither base_config nor base_config_file is given"
         return [Problem(msg, pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and path[:1] == ("framework_config",) and not isinstance(value, list):
+        # A name (or a list of names): said as for the one name most experiments give.
+        if value == "":
+            return [Problem(f"{value!r} should be non-empty", pos=doc.pos(path), path=where, hint=hint)]
+        got = "null" if value is None else f"{yaml_type_name(value)} {short_repr(value)}"
+        return [Problem(f"expected a string, got {got}", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and isinstance(value, list) and not value and path[:1] == ("framework_config",):
+        return [Problem("empty list: give at least one base config", pos=doc.pos(path), path=where, hint=hint)]
+    if kind == "anyOf" and isinstance(value, list) and path[:1] == ("framework_config",):
+        out = []  # a base axis: say which item is wrong
+        for i, item in enumerate(value):
+            here = display_path(path + (i,))
+            if not isinstance(item, str) or not item:
+                got = "an empty string" if item == "" else f"{yaml_type_name(item)} {short_repr(item)}"
+                out.append(Problem(f"expected the name of a base config, got {got}", pos=doc.pos(path + (i,)),
+                                   path=here, hint=hint))
+            elif item in value[:i]:
+                out.append(Problem(f"{item!r} is listed twice", pos=doc.pos(path + (i,)), path=here,
+                                   hint="each base config of the list once: the sweep is made once from each"))
+        return out or [Problem(f"got {yaml_type_name(value)} {short_repr(value)}", pos=doc.pos(path), path=where,
+                               hint=hint)]
     if kind == "anyOf" and isinstance(value, list) and not value:
         return [Problem("empty list: a variable needs at least one value", pos=doc.pos(path), path=where,
                         hint="give values, e.g. [8, 16], or move a single value to controls")]
@@ -170,8 +205,14 @@ def experiment_from_document(doc: YamlDocument, path: Path) -> Experiment:
     folder = path.parent
     fc = data["framework_config"]
     meta = dict(data["experiment"])
-    base_file = _user_path(fc["base_config_file"], doc, ("framework_config", "base_config_file"), problems) \
-        if "base_config_file" in fc else None
+    written_files = fc.get("base_config_file")
+    files = [written_files] if isinstance(written_files, str) else list(written_files or [])
+    where_files: tuple[Any, ...] = ("framework_config", "base_config_file")
+    base_files = [_user_path(f, doc, where_files + ((i,) if isinstance(written_files, list) else ()), problems)
+                  for i, f in enumerate(files)]
+    base_file = base_files[0] if base_files else None
+    names = fc.get("base_config")
+    base_names = [names] if isinstance(names, str) else list(names or [])
     base_dir = _user_path((data.get("output") or {}).get("base_dir", DEFAULT_BASE_DIR), doc, ("output", "base_dir"),
                           problems)
     if problems:
@@ -181,8 +222,11 @@ def experiment_from_document(doc: YamlDocument, path: Path) -> Experiment:
         doc=doc,
         name=meta["name"],
         metadata=meta,
-        base_config=fc.get("base_config"),
+        base_config=base_names[0] if base_names else None,
         base_config_file=(folder / base_file) if base_file is not None else None,
+        base_configs=tuple(base_names),
+        base_config_files=tuple(folder / f for f in base_files),
+        presets=dict(data.get("presets") or {}),
         recipe=fc.get("recipe"),
         variables=data.get("variables") or {},
         controls=data.get("controls") or {},

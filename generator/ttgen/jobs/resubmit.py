@@ -137,12 +137,15 @@ def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> lis
     recorded = recorded if isinstance(recorded, dict) else {}
     version = manifest.get("torchtune_version")
     base = recorded_base_config(folder, recorded, torchtune_version=str(version) if version else None)
+    axis = manifest.get("base_configs")  # a base axis: every base, as recorded (docs/comparing-models.md)
+    bases = [recorded_base_config(folder, entry, torchtune_version=str(version) if version else None)
+             for entry in axis if isinstance(entry, dict)] if isinstance(axis, list) and axis else None
     old_files = manifest.get("files")
     old_files = old_files if isinstance(old_files, dict) else {}
     # Beside the folder, on the same file system, so each replacement is one rename.
     with tempfile.TemporaryDirectory(prefix=".ttgen-resubmit-", dir=folder.resolve().parent) as tmp:
         fresh = Path(tmp) / "folder"
-        result = render_experiment(folder / EXPERIMENT_FILE, out=fresh, final_dir=folder.resolve(), base=base,
+        result = render_experiment(folder / EXPERIMENT_FILE, out=fresh, final_dir=folder.resolve(), base=base, bases=bases,
                                    run_changes=merged, max_runs=sys.maxsize, overrides=record.overrides)
         changed = sorted(rel for rel, digest in result.files.items() if old_files.get(rel) != digest)
         allowed = {MAPPING_FILE, MANIFEST_FILE} | {f"{CONFIGS_DIR}/{r}.yaml" for r in merged}

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import JobsError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, array_log
+from ..layout import ARRAY_SCRIPT, GROUP_ARRAY_GLOB, SLURM_DIR, array_log
 from ..plan.sweep import run_id_width
-from ..render.slurm_scripts import log_path
+from ..render.slurm_scripts import array_spec, log_path
 from ..review.folders import read_run_mapping
 from ..text import plural
 from .cluster import Cluster
@@ -87,36 +87,43 @@ def parse_runs(spec: str, run_ids: list[str], *, what: str = "--runs") -> list[s
     return [run_ids[i] for i in sorted(chosen)]
 
 
-def array_spec(tasks: Sequence[int]) -> str:
-    """Sorted task ids as SLURM's ``--array`` ranges.
-
-    Examples:
-        >>> array_spec([0, 1, 2, 5, 7, 8])
-        '0-2,5,7-8'
-    """
-    parts: list[str] = []
-    start = prev = tasks[0]
-    for t in [*tasks[1:], None]:
-        if t is not None and t == prev + 1:
-            prev = t
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if t is not None:
-            start = prev = t
-    return ",".join(parts)
-
-
-def _throttle(folder: Path) -> str:
-    """The ``%N`` of the script's own ``#SBATCH --array`` line (slurm.max_parallel), or ''."""
+def _array_line(folder: Path, script: str = ARRAY_SCRIPT) -> str:
+    """The value of the script's own ``#SBATCH --array=`` line, unquoted, or ''."""
     try:
-        with open(folder / ARRAY_SCRIPT, encoding="utf-8") as fh:
+        with open(folder / script, encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("#SBATCH --array="):
-                    _, pct, limit = line.strip().partition("%")
-                    return f"%{limit.strip(chr(39) + chr(34))}" if pct else ""
+                    return line.strip().removeprefix("#SBATCH --array=").strip(chr(39) + chr(34))
     except OSError:
         pass
     return ""
+
+
+def _throttle(folder: Path, script: str = ARRAY_SCRIPT) -> str:
+    """The ``%N`` of the script's own ``#SBATCH --array`` line (slurm.max_parallel), or ''."""
+    _, pct, limit = _array_line(folder, script).partition("%")
+    return f"%{limit}" if pct else ""
+
+
+def array_groups(folder: Path) -> list[tuple[str, set[int] | None]]:
+    """The folder's array scripts and the run indices each submits (None: every run).
+
+    One ``slurm/submit_array.sh``, or, when runs need SLURM settings of their own (a base axis
+    with different recipes, presets with slurm: resources), one ``slurm/submit_array_<group>.sh``
+    per group, its ``#SBATCH --array=`` line listing its runs (docs/comparing-models.md).
+    """
+    if (folder / ARRAY_SCRIPT).is_file():
+        return [(ARRAY_SCRIPT, None)]
+    groups: list[tuple[str, set[int] | None]] = []
+    for path in sorted((folder / SLURM_DIR).glob(GROUP_ARRAY_GLOB)):
+        script = f"{SLURM_DIR}/{path.name}"
+        indices: set[int] = set()
+        for part in _array_line(folder, script).partition("%")[0].split(","):
+            first, _, last = part.partition("-")
+            if first.isdigit() and (not last or last.isdigit()):
+                indices.update(range(int(first), int(last or first) + 1))
+        groups.append((script, indices))
+    return sorted(groups, key=lambda g: min(g[1] or {0}))
 
 
 def plan_calls(folder: Path, runs: list[str], *, run_ids: list[str], max_array_size: int,
@@ -127,9 +134,19 @@ def plan_calls(folder: Path, runs: list[str], *, run_ids: list[str], max_array_s
             raise JobsError([Problem(f"sbatch argument {arg!r} cannot be given: ttgen chooses the array "
                                      "from the runs", hint="choose runs with --runs 0,3-5")])
     index = {run_id: i for i, run_id in enumerate(run_ids)}
-    wanted = sorted(index[r] for r in runs)
-    script = str((folder / ARRAY_SCRIPT).resolve())
-    width, throttle = run_id_width(len(run_ids)), _throttle(folder)
+    calls: list[SbatchCall] = []
+    for rel, members in array_groups(folder):
+        wanted = sorted(index[r] for r in runs if members is None or index[r] in members)
+        calls += _calls(folder, rel, wanted, run_ids=run_ids, max_array_size=max_array_size,
+                        sbatch_args=sbatch_args)
+    return calls
+
+
+def _calls(folder: Path, rel: str, wanted: list[int], *, run_ids: list[str], max_array_size: int,
+           sbatch_args: Sequence[str]) -> list[SbatchCall]:
+    """The sbatch calls of one array script: its *wanted* run indices, split where MaxArraySize demands."""
+    script = str((folder / rel).resolve())
+    width, throttle = run_id_width(len(run_ids)), _throttle(folder, rel)
     calls: list[SbatchCall] = []
     while wanted:
         offset = wanted[0] if wanted[-1] >= max_array_size else 0
@@ -229,7 +246,7 @@ def _refusals(folder: Path, runs: list[str], mapping: dict[str, Any], *, cluster
 
 def check_submittable(folder: Path) -> None:
     """The folder has SLURM scripts (a slurm: section was rendered)."""
-    if not (folder / ARRAY_SCRIPT).is_file():
+    if not (folder / ARRAY_SCRIPT).is_file() and not any((folder / SLURM_DIR).glob(GROUP_ARRAY_GLOB)):
         raise JobsError([Problem(f"this output folder has no SLURM scripts ({ARRAY_SCRIPT} is missing)",
                                  pos=SourcePos(str(folder)),
                                  hint="add a slurm: section to experiment.yaml (`slurm: {}` is enough) and "

@@ -7,6 +7,7 @@ The stages, in the order `build.plan_experiment` runs them:
 - `origins`: the one labeller of where a value comes from (variable, control, auto ...).
 - `derive`: ``{{ ... }}`` values compiled once and evaluated per run, in a sandbox.
 - `sweep`: the grid of runs, zip groups and exclusions, run ids.
+- `random_search`: the seeded draws of variables written as distributions (``sweep.method: random``).
 - `outputs`: each run's own output folder, and no two runs writing to one folder.
 - `identity`: the ``ttgen:`` block and the tracker's run names every config carries.
 - `slurm`: the slurm: section checked against the recipe.

@@ -11,15 +11,17 @@ reported before run 0 is written.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..errors import ExperimentError, Problem, ProblemCollector, SourcePos, ValueProblem
-from ..inputs.base import BaseConfig, load_base_config
+from ..errors import ExperimentError, Problem, ProblemCollector, SourcePos, UserError, ValueProblem
+from ..inputs.base import BaseConfig, load_base_configs
 from ..inputs.experiment import Experiment, load_experiment
 from ..layout import free_output_folder
-from ..tree import MISSING, ConfigPath, PathTable, display_path, dotted, lookup, paths_written, value_key
+from ..tree import MISSING, ConfigPath, Key, PathTable, display_path, dotted, lookup, paths_written, value_key
 from ..yamlio.dump import flow_text
 from .command_line import COMMAND_LINE, parse_overrides
 from .derive import Derivation, compile_value, is_template, make_sandbox
@@ -29,8 +31,9 @@ from .origins import AUTO_RUN_IDENTITY, AUTO_TRACKER
 from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile_run_dir, follows_output_dir,
                       resolve_text, same_folder, shared_by_all, write_paths)
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
+from .random_search import draw_variables
 from .runs import Plan
-from .slurm import slurm_settings
+from .slurm import SlurmSettings, slurm_settings
 from .sweep import build_sweep
 
 
@@ -91,7 +94,8 @@ def _prepass(plan: Plan, problems: ProblemCollector) -> frozenset[Any]:
 
 
 def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int | None = None,
-                    base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
+                    base: BaseConfig | None = None, bases: Sequence[BaseConfig] | None = None,
+                    slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
                     run_changes: Mapping[str, Mapping[str, object]] | None = None,
                     overrides: Sequence[str] = ()) -> Plan:
@@ -108,7 +112,8 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
         [('run_000', {'lora_rank': 8}), ('run_001', {'lora_rank': 16})]
 
     *base*: use this base config instead of loading the one experiment.yaml names
-    (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it).
+    (``ttgen diff`` re-plans an output folder against the base_config.yaml recorded in it);
+    *bases*: every base of a base axis, in order (a folder's recorded copies).
     *slurm*: False skips checking the slurm: section (``ttgen diff`` needs the configs only,
     and an output folder holds no copy of a user's own SLURM template).
     *output_folder*: the folder the configs will be written to (runs' own output folders are
@@ -121,8 +126,106 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
     """
     exp = experiment_path if isinstance(experiment_path, Experiment) else \
         load_experiment(Path(experiment_path), display=str(experiment_path))
-    base = base if base is not None else load_base_config(exp)
-    problems = ProblemCollector()
+    if bases is None:
+        bases = [base] if base is not None else load_base_configs(exp)
+    folder = Path(output_folder).resolve() if output_folder is not None else \
+        free_output_folder(exp.output_base_dir, exp.name, (now or _dt.datetime.now(_dt.timezone.utc)).astimezone())
+    drawing = ProblemCollector()  # reported with every other problem; a distribution that fails is left out
+    drawn = draw_variables(exp, drawing)
+    options: dict[str, Any] = dict(max_runs=max_runs, slurm=slurm, folder=folder, run_changes=run_changes or {},
+                                   overrides=overrides, drawn=drawn, base_total=len(bases))
+    if len(bases) == 1:
+        problems = ProblemCollector()
+        problems.extend(drawing.errors + drawing.warnings)
+        plan = _plan_base(exp, bases[0], problems=problems, index=0, **options)
+        _check_write_folders(plan, problems, runs=len(plan))
+        problems.raise_if_errors(ExperimentError)
+        plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
+        return plan
+    return _plan_bases(exp, bases, drawing=drawing, options=options)
+
+
+def by_base(bases: Sequence[BaseConfig], found: Sequence[Sequence[Problem]]) -> list[Problem]:
+    """The problems of every base: one found with every base is said once; one found with some
+    bases only names them (``with base qwen2_5/0.5B_lora_single_device: ...``)."""
+    def key(p: Problem) -> tuple[Any, ...]:
+        return p.message, p.pos, p.path, p.severity
+
+    everywhere = set.intersection(*(set(key(p) for p in group) for group in found)) if found else set()
+    out: list[Problem] = []
+    said: dict[tuple[Any, ...], int] = {}  # a problem said once -> its place in out
+    for base, group in zip(bases, found):
+        for p in group:
+            if key(p) not in everywhere:
+                out.append(dc_replace(p, message=f"with base {base.source}: {p.message}"))
+            elif key(p) not in said:
+                said[key(p)] = len(out)
+                out.append(p)
+            elif p.runs:  # the runs it concerns, of every base
+                first = out[said[key(p)]]
+                out[said[key(p)]] = dc_replace(first, runs=first.runs + p.runs)
+    return out
+
+
+def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: ProblemCollector,
+                options: dict[str, Any]) -> Plan:
+    """A base axis: one plan per base config, each for its own runs, checked together
+    (*drawing*: the problems that concern no base in particular)."""
+    parts: list[Plan | None] = []
+    collectors: list[ProblemCollector] = []
+    for index, base in enumerate(bases):
+        problems = ProblemCollector()
+        collectors.append(problems)
+        try:
+            parts.append(_plan_base(exp, base, problems=problems, index=index, **options))
+        except UserError as err:
+            if not problems.errors:  # raised by a stage that reports without the collector
+                problems.extend(err.problems)
+            parts.append(None)
+
+    def raise_if_errors() -> None:
+        errors = drawing.errors + by_base(bases, [c.errors for c in collectors])
+        if errors:
+            raise ExperimentError(errors + drawing.warnings + by_base(bases, [c.warnings for c in collectors]))
+
+    raise_if_errors()
+    ready = [p for p in parts if p is not None]
+    total = sum(len(p.sweep) for p in ready)
+    changes = options["run_changes"]
+    ids = {point.run_id for p in ready for point in p.sweep}
+    for run_id in changes:
+        if run_id not in ids:
+            drawing.error(f"resubmit change for {run_id!r}, which is not a run of this sweep",
+                                pos=exp.doc.pos(()), hint="render the experiment again")
+    # Runs must not share an output_dir across bases either (docs/contract.md §5).
+    counts: dict[Any, int] = {}
+    for part in ready:
+        if part.folders is not None:
+            continue
+        if part.output_dir_per_run:
+            dirs = [run.output_dir for run in part.iter_runs(None)]
+        else:
+            dirs = [part.controlled.tree.get("output_dir")] * len(part)
+        for value in dirs:
+            if isinstance(value, str):
+                counts[value_key(same_folder(value))] = counts.get(value_key(same_folder(value)), 0) + 1
+    shared = frozenset(k for k, n in counts.items() if n > 1)
+    for part, problems in zip(ready, collectors):
+        if part.folders is None:
+            part._shared_output_dirs = shared
+        _check_write_folders(part, problems, runs=total)
+    raise_if_errors()
+    warnings = drawing.warnings + by_base(bases, [c.warnings for c in collectors])
+    first = ready[0]
+    return dc_replace(first, parts=tuple(ready), warnings=sorted(warnings, key=Problem.sort_key),
+                      _shared_output_dirs=shared)
+
+
+def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector, index: int, base_total: int,
+               max_runs: int | None, slurm: bool, folder: Path, run_changes: Mapping[str, Mapping[str, object]],
+               overrides: Sequence[str], drawn: Mapping[Key, tuple[Any, ...]]) -> Plan:
+    """The plan of one base config's runs (all of them, without a base axis), checked up to the
+    runs' final values; raises `ExperimentError` with what *problems* collected."""
     command_line = parse_overrides(overrides, problems)
     original = PathTable.from_tree(base.data)
     deletes = resolve_deletes(exp, original, problems, command_line=command_line.deletes,
@@ -132,7 +235,7 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
     after_delete = merge_overrides(start, (), deletes=deletes)
     table = PathTable.from_tree(after_delete.tree)
     resolved = resolve_experiment(exp, table=table, original=original, deletes=deletes, problems=problems,
-                                  command_line=command_line.sets, command_line_pos=COMMAND_LINE)
+                                  command_line=command_line.sets, command_line_pos=COMMAND_LINE, drawn=drawn)
 
     env = make_sandbox()
     derived_controls: list[tuple[Override, Derivation]] = []
@@ -151,7 +254,8 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
         for i, value in enumerate(var.values):
             try:
                 compiled.append(compile_value(env, value, pos=var.value_positions[i],
-                                              where=display_path(var.doc_path + (i,))) if is_template(value) else None)
+                                              where=display_path(var.doc_path + (i,)))
+                                if var.presets is None and is_template(value) else None)
             except ValueProblem as err:
                 problems.add(err.problem)
                 compiled.append(None)
@@ -164,12 +268,10 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
         derivation.derived_names = names
     controlled, conflicts = merge_collecting(after_delete, static_controls)
     problems.extend(conflicts)
-    folder = Path(output_folder).resolve() if output_folder is not None else \
-        free_output_folder(exp.output_base_dir, exp.name, (now or _dt.datetime.now(_dt.timezone.utc)).astimezone())
     folders = _run_folders(exp, resolved, base_has_output_dir=OUTPUT_DIR in table, folder=folder,
                            problems=problems)
     control_paths = {c.path: c for c in resolved.controls}
-    variable_paths = {v.path for v in resolved.variables}
+    variable_paths = {p for v in resolved.variables for p in v.paths}
     for parent, old, new, kept in component_warnings(controlled):
         kept = [k for k in kept if parent + (k,) not in variable_paths]  # a variable sets it in every run
         if not kept:
@@ -189,61 +291,94 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
         for i in range(len(var.values)):
             if variable_templates[vi][i] is not None:
                 continue  # checked per run, once evaluated
-            ov = var.override(i)
-            merged, conflicts = merge_collecting(controlled, [ov])
-            problems.extend(conflicts)
-            touched = [p for p, label in merged.origins.items() if controlled.origins.get(p) != label]
-            added = merged.new - controlled.new
-            for path in sorted(p for p in added if p[:-1] not in added):
-                container = lookup(controlled.tree, path[:-1])
-                close = near_miss(path[-1], list(container)) if isinstance(container, dict) else None
-                if close:
-                    where = ov.doc_path + path[len(var.path):]
-                    problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(path[:-1] + (close,))!r}?",
-                                  pos=exp.doc.key_pos(where), path=display_path(where),
-                                  hint="fix the key if it is a typo; new keys are added as written")
-            for path in touched:
-                if path in control_paths and path != var.path:
-                    problems.error(f"variable {var.name!r} sets {dotted(path)}, which control "
-                                   f"{control_paths[path].key!r} also sets", pos=ov.pos, path=var.name,
-                                   hint="a path may be a variable or a control, not both")
-            for parent, old, new, kept in component_warnings(merged):
-                if (parent, str(new)) in seen_warnings:
-                    continue
-                seen_warnings.add((parent, str(new)))
-                problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new} (variable {var.name}); "
-                              f"kept from the base: {', '.join(kept)}; the new component may not accept them",
-                              pos=ov.pos, path=var.name,
-                              hint="set those keys in the variable's value, or delete the mapping first")
+            group = var.overrides(i)
+            if group:
+                _check_value(exp, var, group, controlled, control_paths, seen_warnings, problems,
+                             set_elsewhere=frozenset(control_paths) | frozenset(
+                                 p for other in resolved.variables if other is not var for p in other.paths))
 
-    sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems)
+    sweep = build_sweep(exp, resolved.variables, max_runs=max_runs, problems=problems, bases=base_total)
+    if sweep is not None and base_total > 1:
+        sweep = dc_replace(sweep, offset=index * len(sweep), id_count=len(sweep) * base_total)
     checked_slurm = None
     if exp.slurm is not None and slurm:
         checked_slurm = slurm_settings(exp, base, problems=problems,
-                                       run_count=len(sweep) if sweep is not None else None)
+                                       run_count=len(sweep) * base_total if sweep is not None else None)
+    preset_slurm = _preset_slurm(exp, base, resolved, problems, slurm=slurm) if checked_slurm is not None else {}
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
-    plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
+    plan = Plan(preset_slurm=preset_slurm, experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
                 slurm=checked_slurm, folders=folders, tracker=tracker, placeholders=placeholders,
-                _output_folder=folder,
+                _output_folder=folder, base_index=index,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
-                _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))
-    plan.run_changes = _run_changes(plan, run_changes or {}, problems)
+                _static=tuple(tuple(v.overrides(i) for i in range(len(v.values))) for v in resolved.variables))
+    plan.run_changes = _run_changes(plan, run_changes, problems, strict=base_total == 1)
     plan.command_line = tuple(overrides)
     _check_derived(plan, problems)
     problems.raise_if_errors(ExperimentError)
     plan._shared_output_dirs = _prepass(plan, problems)
     problems.raise_if_errors(ExperimentError)
-    _check_write_folders(plan, problems)
-    problems.raise_if_errors(ExperimentError)
-    plan.warnings = sorted(problems.warnings, key=Problem.sort_key)
     return plan
 
+
+def _preset_slurm(exp: Experiment, base: BaseConfig, resolved: ResolvedExperiment, problems: ProblemCollector, *,
+                  slurm: bool) -> dict[tuple[int, ...], SlurmSettings]:
+    """The SLURM settings of every combination of presets that carries slurm: resources, by the
+    presets' value indices (`Plan.slurm_for`), each checked against the recipe."""
+    carriers = [v for v in resolved.variables if v.presets is not None and any(v.preset_slurm)]
+    out: dict[tuple[int, ...], SlurmSettings] = {}
+    for combo in itertools.product(*(range(len(v.values)) for v in carriers)):
+        resources = [r for v, c in zip(carriers, combo) if (r := v.preset_slurm[c])]
+        if not resources:
+            continue
+        settings = slurm_settings(exp, base, problems=problems, resources=resources)
+        if settings is not None:
+            out[combo] = settings
+    return out
+
+
+def _check_value(exp: Experiment, var: Variable, group: Sequence[Override], controlled: MergedConfig,
+                 control_paths: dict[ConfigPath, Override], seen_warnings: set[tuple[ConfigPath, str]],
+                 problems: ProblemCollector, set_elsewhere: frozenset[ConfigPath] = frozenset()) -> None:
+    """One value of a variable (or the keys of one preset, together) against the controlled tree."""
+    merged, conflicts = merge_collecting(controlled, list(group))
+    problems.extend(conflicts)
+    touched = [p for p, label in merged.origins.items() if controlled.origins.get(p) != label]
+    added = merged.new - controlled.new
+    for path in sorted(p for p in added if p[:-1] not in added and var.presets is None):  # a preset's keys
+        container = lookup(controlled.tree, path[:-1])  # were resolved one by one, with their own warnings
+        close = near_miss(path[-1], list(container)) if isinstance(container, dict) else None
+        setter = next((ov for ov in group if path[:len(ov.path)] == ov.path), None)
+        if close and setter is not None:
+            where = setter.doc_path + path[len(setter.path):]
+            problems.warn(f"{dotted(path)!r} is a new key; did you mean {dotted(path[:-1] + (close,))!r}?",
+                          pos=exp.doc.key_pos(where), path=display_path(where),
+                          hint="fix the key if it is a typo; new keys are added as written")
+    for path in touched:
+        setter = next((ov for ov in group if path[:len(ov.path)] == ov.path), group[0])
+        if path in control_paths and path != setter.path:
+            problems.error(f"variable {var.name!r} sets {dotted(path)}, which control "
+                           f"{control_paths[path].key!r} also sets", pos=setter.pos, path=var.name,
+                           hint="a path may be a variable or a control, not both")
+    for parent, old, new, kept in component_warnings(merged):
+        kept = [k for k in kept if parent + (k,) not in set_elsewhere]  # set in every run anyway
+        if (parent, str(new)) in seen_warnings or not kept:
+            continue
+        seen_warnings.add((parent, str(new)))
+        setter = next((ov for ov in group if (parent + ("_component_",))[:len(ov.path)] == ov.path), group[0])
+        what = f"preset {setter.key}" if var.presets is not None else f"variable {var.name}"
+        problems.warn(f"{dotted(parent)}._component_ changes from {old} to {new} ({what}); "
+                      f"kept from the base: {', '.join(kept)}; the new component may not accept them",
+                      pos=setter.pos, path=display_path(setter.doc_path) if var.presets is not None else var.name,
+                      hint="set those keys in the " + ("preset" if var.presets is not None else "variable's value")
+                           + ", or delete the mapping first")
 
 
 def _flat_list_variable(var: Variable, controlled: MergedConfig, problems: ProblemCollector) -> bool:
     """A variable whose values are plain items of a key that holds a list ([q_proj, v_proj] for
     lora_attn_modules): each item would replace the whole list. One error, with the fix."""
+    if var.presets is not None:
+        return False
     base_value = lookup(controlled.tree, var.path)
     if not isinstance(base_value, list) or not var.values or \
             any(isinstance(v, (list, dict)) or is_template(v) for v in var.values):
@@ -256,13 +391,16 @@ def _flat_list_variable(var: Variable, controlled: MergedConfig, problems: Probl
 
 
 def _run_changes(plan: Plan, changes: Mapping[str, Mapping[str, object]],
-                 problems: ProblemCollector) -> dict[str, tuple[Override, ...]]:
-    """The recorded resubmit changes as overrides; an unknown run or key is an error."""
+                 problems: ProblemCollector, *, strict: bool = True) -> dict[str, tuple[Override, ...]]:
+    """The recorded resubmit changes as overrides; an unknown run or key is an error (*strict*
+    False: a run of another base's plan is left to it)."""
     ids = {point.run_id for point in plan.sweep} if changes else set()
     root = plan.experiment.doc.pos(())
     out: dict[str, tuple[Override, ...]] = {}
     for run_id, values in changes.items():
         if run_id not in ids:
+            if not strict:
+                continue
             problems.error(f"resubmit change for {run_id!r}, which is not a run of this sweep", pos=root,
                            hint="render the experiment again")
             continue
@@ -284,7 +422,8 @@ def _run_changes(plan: Plan, changes: Mapping[str, Mapping[str, object]],
 def _sets(resolved: ResolvedExperiment, path: ConfigPath) -> bool:
     """Does experiment.yaml set *path* (a control, a variable, or a mapping value holding it)?"""
     items: list[tuple[ConfigPath, Any]] = [(c.path, c.value) for c in resolved.controls]
-    items += [(v.path, value) for v in resolved.variables for value in v.values]
+    items += [(v.path, value) for v in resolved.variables if v.presets is None for value in v.values]
+    items += [(ov.path, ov.value) for v in resolved.variables for group in v.presets or () for ov in group]
     return any(path in paths_written(p, value) for p, value in items if p == path[: len(p)])
 
 
@@ -321,7 +460,7 @@ def _with_identity(exp: Experiment, resolved: ResolvedExperiment, controlled: Me
     placeholders = [Override(key=AUTO_RUN_IDENTITY, path=(IDENTITY_KEY,), value=blank, origin="auto", pos=root,
                              doc_path=())]
     component = lookup(controlled.tree, METRIC_LOGGER + ("_component_",))
-    per_run = [v.path for v in resolved.variables] + [c.path for c in resolved.controls if derived]
+    per_run = [p for v in resolved.variables for p in v.paths] + [c.path for c in resolved.controls if derived]
     swapped = any(p[:1] == METRIC_LOGGER for p in per_run)  # a logger chosen per run: leave its keys alone
     fields = {} if swapped else tracker_fields(component, experiment=exp.name, run_id="", values={})
     keys = tuple(k for k in fields if not _sets(resolved, METRIC_LOGGER + (k,)))
@@ -334,13 +473,13 @@ def _with_identity(exp: Experiment, resolved: ResolvedExperiment, controlled: Me
     return merged, (component, keys), tuple(placeholders)
 
 
-def _check_write_folders(plan: Plan, problems: ProblemCollector) -> None:
-    """No two runs write to one folder; warn about run folders that already hold files."""
+def _check_write_folders(plan: Plan, problems: ProblemCollector, *, runs: int) -> None:
+    """No two runs write to one folder (*runs*: of every base); warn about run folders that already hold files."""
     tree = plan.controlled.tree
-    per_run = {v.path for v in plan.variables} | {c.path for c, _ in plan.derived_controls}
+    per_run = {p for v in plan.variables for p in v.paths} | {c.path for c, _ in plan.derived_controls}
     paths = [p for p in write_paths(tree) if p[0] != IDENTITY_KEY]  # the ttgen: block only records values
     static = [p for p in paths if p != OUTPUT_DIR and not any(p[: len(q)] == q for q in per_run)]
-    problems.extend(shared_by_all(static, tree, runs=len(plan), where={p: _where(plan, p) for p in static}))
+    problems.extend(shared_by_all(static, tree, runs=runs, where={p: _where(plan, p) for p in static}))
     collisions = WriteCollisions.empty()
     watched = [p for p in paths if p not in static]
     folders = plan.folders
@@ -383,7 +522,7 @@ def _holds_files(folder: str) -> bool:
 def _where(plan: Plan, path: ConfigPath) -> SourcePos | None:
     """Where the value at *path* was set: the experiment's entry that sets it, else the base config's line."""
     exp = plan.experiment
-    for ov in (*plan.resolved.controls, *(v.override(0) for v in plan.variables)):
+    for ov in (*plan.resolved.controls, *(ov for v in plan.variables for ov in v.overrides(0))):
         if path[: len(ov.path)] == ov.path and path in paths_written(ov.path, ov.value):
             sub = path[len(ov.path):]
             return ov.positions.get(ov.doc_path + sub, ov.pos) if ov.origin == "control" else \

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from ..tree import ConfigPath, dotted
 
 OverrideKind = Literal["control", "variable", "auto", "resubmit", "command line"]  # what sets a value in a run
-OriginKind = Literal["variable", "control", "delete", "auto", "resubmit", "command line", "unknown"]  # what a diff row can come from
+# What a diff row can come from; "base": two runs of a base axis start from different base configs.
+OriginKind = Literal["variable", "control", "delete", "auto", "resubmit", "command line", "base", "unknown"]
 
 # Why ttgen set a value itself (the key of an "auto" origin).
 AUTO_SHARED_OUTPUT_DIR = "per-run output_dir"  # runs shared an output_dir: each got <dir>/<run_id>

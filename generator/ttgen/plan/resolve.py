@@ -66,8 +66,25 @@ class Variable:
     value_positions: tuple[SourcePos, ...]
     sources: Mapping[Key, str] = field(default_factory=dict, compare=False, repr=False)
     positions: Mapping[Key, SourcePos] = field(default_factory=dict, compare=False, repr=False)
+    # A preset variable (presets: section): per value, the overrides its preset sets; None otherwise.
+    presets: tuple[tuple[Override, ...], ...] | None = None
+    # A preset variable: per value, the slurm: resources its preset gives its runs (None: none).
+    preset_slurm: tuple[dict[str, Any] | None, ...] = ()
+    drawn: bool = False  # its values were drawn at random (sweep.method: random)
+
+    @property
+    def paths(self) -> frozenset[ConfigPath]:
+        """Every config path this variable sets in some run (a preset's keys, or its own path)."""
+        if self.presets is None:
+            return frozenset([self.path])
+        return frozenset(ov.path for group in self.presets for ov in group)
+
+    def overrides(self, index: int) -> tuple[Override, ...]:
+        """What the run taking value *index* sets: the preset's overrides, or the one value at `path`."""
+        return self.presets[index] if self.presets is not None else (self.override(index),)
 
     def override(self, index: int) -> Override:
+        assert self.presets is None, "a preset variable sets several paths: use overrides()"
         return Override(key=self.name, path=self.path, value=self.values[index], origin="variable",
                         pos=self.value_positions[index], doc_path=self.doc_path + (index,), sources=self.sources,
                         positions=self.positions)
@@ -98,14 +115,16 @@ def aliases() -> dict[str, str]:
     return dict(load_data("aliases.yaml"))
 
 
-def _flatten(mapping: dict[str, Any], prefix: str, doc_prefix: Key) -> list[tuple[str, Any, Key]]:
-    """Nested mappings become dotted keys; lists (and empty mappings) are values."""
+def _flatten(mapping: dict[str, Any], prefix: str, doc_prefix: Key, *,
+             variables: bool = False) -> list[tuple[str, Any, Key]]:
+    """Nested mappings become dotted keys; lists (and empty mappings) are values. Among *variables*,
+    a mapping with a ``distribution`` key is one variable's distribution, not a group."""
     out: list[tuple[str, Any, Key]] = []
     for key, value in mapping.items():
         name = f"{prefix}.{key}" if prefix else key
         here = doc_prefix + (key,)
-        if isinstance(value, dict) and value:
-            out.extend(_flatten(value, name, here))
+        if isinstance(value, dict) and value and not (variables and "distribution" in value):
+            out.extend(_flatten(value, name, here, variables=variables))
         else:
             out.append((name, value, here))
     return out
@@ -209,10 +228,66 @@ class Resolver:
         return "did you mean " + " or ".join(list(shown.values())[:3]) + "?"
 
 
+PRESET_SLURM = "slurm"  # the key of a preset that holds its runs' SLURM resources, not a config key
+
+
+def resolve_presets(exp: Experiment, name: str, values: Any, doc_path: Key, *, resolver: Resolver,
+                    problems: ProblemCollector) -> Variable | None:
+    """A preset variable: each value names a preset of ``presets.<name>``, whose keys resolve like controls."""
+    pos = exp.doc.key_pos(doc_path)
+    defined: dict[str, Any] = exp.presets[name] or {}
+    if not isinstance(values, list):
+        problems.error(f"variable {name!r} has presets, so its values are a list of preset names",
+                       pos=pos, path=display_path(doc_path), hint="e.g. " + name + ": [" + ", ".join(defined) + "]")
+        return None
+    groups: list[tuple[Override, ...]] = []
+    slurm: list[dict[str, Any] | None] = []
+    ok = True
+    for i, preset in enumerate(values):
+        where = doc_path + (i,)
+        if not isinstance(preset, str) or preset not in defined:
+            close = close_matches(str(preset), list(defined))
+            problems.error(f"{short_repr(preset)} is not a preset of {name!r} (presets: {', '.join(defined)})",
+                           pos=exp.doc.pos(where), path=display_path(where),
+                           hint=(f"did you mean {close[0]!r}? " if close else "")
+                                + f"define it under presets.{name}, or use one of its names")
+            ok = False
+            continue
+        body = dict(defined[preset] or {})
+        slurm.append(body.pop(PRESET_SLURM, None))
+        group: list[Override] = []
+        prefix: Key = ("presets", name, preset)
+        for key, value, key_path in _flatten(body, "", prefix):
+            if isinstance(value, str) and "{{" in value:
+                problems.error("a preset's value cannot be a {{ ... }} derived value", pos=exp.doc.pos(key_path),
+                               path=display_path(key_path),
+                               hint="write the derived value under controls:, where it can use the preset's name")
+                continue
+            res = resolver.resolve(key, key_path)
+            if res is None:
+                continue
+            group.append(Override(key=f"{name}={preset}", path=res.path, value=value, origin="variable",
+                                  pos=exp.doc.pos(key_path), doc_path=key_path, sources=exp.doc.plain_text,
+                                  positions=exp.doc.positions))
+        groups.append(tuple(group))
+    if not ok:
+        return None
+    for unused in (p for p in defined if p not in values):
+        where = ("presets", name, unused)
+        problems.warn(f"preset {unused!r} of {name!r} is not used: no value of variables.{name} names it",
+                      pos=exp.doc.key_pos(where), path=display_path(where),
+                      hint=f"add it to variables.{name} to run it, or remove it")
+    return Variable(name=name, path=(), values=tuple(values), pos=pos, doc_path=doc_path,
+                    value_positions=tuple(exp.doc.pos(doc_path + (i,)) for i in range(len(values))),
+                    sources=exp.doc.plain_text, positions=exp.doc.positions, presets=tuple(groups),
+                    preset_slurm=tuple(slurm))
+
+
 def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable,
                        deletes: tuple[ConfigPath, ...], problems: ProblemCollector,
                        command_line: Sequence[tuple[str, str, Any]] = (),
-                       command_line_pos: SourcePos | None = None) -> ResolvedExperiment:
+                       command_line_pos: SourcePos | None = None,
+                       drawn: Mapping[Key, tuple[Any, ...]] | None = None) -> ResolvedExperiment:
     """Resolve every control and variable key, then the command line's ``(argument, key, value)``
     overrides (they win over a control of the same path, and may not set a variable's);
     problems are collected, not raised."""
@@ -234,16 +309,38 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
         return False
 
     variables: list[Variable] = []
-    for name, values, doc_path in _flatten(exp.variables, "", ("variables",)):
+    drawn = drawn or {}
+    preset_vars: list[Variable] = []
+    for name, values, doc_path in _flatten(exp.variables, "", ("variables",), variables=True):
+        pos = exp.doc.key_pos(doc_path)
+        if name in exp.presets:
+            var = resolve_presets(exp, name, values, doc_path, resolver=resolver, problems=problems)
+            if var is not None:
+                variables.append(var)
+                preset_vars.append(var)
+            continue
         res = resolver.resolve(name, doc_path)
         if res is None:
             continue
-        pos = exp.doc.key_pos(doc_path)
+        if isinstance(values, dict):  # a distribution: its values were drawn (sweep.method: random)
+            if doc_path not in drawn:
+                continue  # reported while drawing
+            values = list(drawn[doc_path])
+            positions = tuple(exp.doc.pos(doc_path) for _ in values)
+        else:
+            positions = tuple(exp.doc.pos(doc_path + (i,)) for i in range(len(values)))
         var = Variable(name=name, path=res.path, values=tuple(values), pos=pos, doc_path=doc_path,
-                       value_positions=tuple(exp.doc.pos(doc_path + (i,)) for i in range(len(values))),
-                       sources=exp.doc.plain_text, positions=exp.doc.positions)
+                       value_positions=positions, sources=exp.doc.plain_text, positions=exp.doc.positions,
+                       drawn=doc_path in drawn)
         if claim(res.path, var, pos, display_path(doc_path)):
             variables.append(var)
+    written = {n for n, _, _ in _flatten(exp.variables, "", ("variables",), variables=True)}
+    for name in exp.presets:
+        if name not in written:
+            where = ("presets", name)
+            problems.error(f"presets names {name!r}, which is not a variable", pos=exp.doc.key_pos(where),
+                           path=display_path(where),
+                           hint=f"add {name}: [<preset names>] under variables:, or remove the presets of {name}")
 
     controls: list[Override] = []
     for name, value, doc_path in _flatten(exp.controls, "", ("controls",)):
@@ -255,12 +352,22 @@ def resolve_experiment(exp: Experiment, *, table: PathTable, original: PathTable
                       doc_path=doc_path, sources=exp.doc.plain_text, positions=exp.doc.positions)
         if claim(res.path, ov, pos, display_path(doc_path)):
             controls.append(ov)
+    for var in preset_vars:  # a preset's keys may not be another variable's or a control's path
+        for path in sorted(var.paths, key=str):
+            other = seen.get(path)
+            if other is not None:
+                kind = f"variable {other.name!r}" if isinstance(other, Variable) else f"control {other.key!r}"
+                ov = next(o for group in var.presets or () for o in group if o.path == path)
+                problems.error(f"a preset of {var.name!r} sets {dotted(path)}, which {kind} also sets "
+                               f"(line {other.pos.line})", pos=ov.pos, path=display_path(ov.doc_path),
+                               hint="a path may be set by a preset or by a control or variable, not both; keep one")
     for arg, key, value in command_line:
         res = resolver.resolve(key, (arg,), pos=command_line_pos)
         if res is None:
             continue
         other = seen.get(res.path)
-        if isinstance(other, Variable):
+        if isinstance(other, Variable) or any(res.path in v.paths for v in preset_vars):
+            other = other if isinstance(other, Variable) else next(v for v in preset_vars if res.path in v.paths)
             problems.error(f"{dotted(res.path)} is variable {other.name!r} (line {other.pos.line}): a command-line "
                            "value would replace it in every run", pos=command_line_pos, path=arg,
                            hint="override a control, or change the variable's values in experiment.yaml")

@@ -37,6 +37,7 @@ class RunConfig:
     output_dir: Any
     output_dir_auto: bool
     derived: dict[str, Any] = field(default_factory=dict)  # written key -> evaluated value
+    base: int = 0  # which base config the run starts from (its index in a base axis)
 
     @property
     def run_id(self) -> str:
@@ -72,7 +73,8 @@ class Plan:
     derived_controls: tuple[tuple[Override, Derivation], ...] = ()
     # Per variable, per value: the compiled template when the value is one, else None.
     _variable_templates: tuple[tuple[Derivation | None, ...], ...] = ()
-    _static: tuple[tuple[Override, ...], ...] = ()  # per variable, per value: its Override, built once
+    # Per variable, per value: its Overrides (one; a preset's several), built once.
+    _static: tuple[tuple[tuple[Override, ...], ...], ...] = ()
     # Each run's own output_dir when experiment.yaml sets none (None: it sets one, or the base has none).
     folders: RunFolders | None = None
     # The metric logger's component and the keys that name a run in it, filled per run.
@@ -84,6 +86,37 @@ class Plan:
     run_changes: dict[str, tuple[Override, ...]] = field(default_factory=dict)
     # The command-line overrides as given (``epochs=1``, ``~profiler``), recorded in the manifest.
     command_line: tuple[str, ...] = ()
+    # A base axis (base_config is a list): one plan per base, each for its own runs, in written
+    # order; this plan is then the first base's and runs, merges and counts go through them.
+    parts: tuple["Plan", ...] = ()
+    # SLURM settings of the runs whose presets carry slurm: resources, by those presets' value
+    # indices (variables with such presets, in written order); other runs use `slurm`.
+    preset_slurm: dict[tuple[int, ...], SlurmSettings] = field(default_factory=dict)
+    base_index: int = 0  # which base of the axis this plan is for
+
+    @property
+    def bases(self) -> tuple["Plan", ...]:
+        """One plan per base config: the parts of a base axis, or this plan alone."""
+        return self.parts or (self,)
+
+    def part(self, run: RunConfig) -> "Plan":
+        """The plan of the run's own base config."""
+        return self.parts[run.base] if self.parts else self
+
+    def slurm_for(self, point: RunPoint) -> tuple[tuple[int, ...], SlurmSettings | None]:
+        """A run's SLURM settings (of this base's plan), and the key of its presets' resources
+        (empty when it takes none: the slurm: section as written)."""
+        carriers = [vi for vi, v in enumerate(self.variables) if v.presets is not None and any(v.preset_slurm)]
+        combo = tuple(point.choices[vi] for vi in carriers)
+        if combo in self.preset_slurm:
+            return combo, self.preset_slurm[combo]
+        return (), self.slurm
+
+    @property
+    def points(self) -> Iterator[RunPoint]:
+        """Every run's sweep point, base after base (no values evaluated)."""
+        for plan in self.bases:
+            yield from plan.sweep
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -97,7 +130,7 @@ class Plan:
         return names
 
     def __len__(self) -> int:
-        return len(self.sweep)
+        return sum(len(p.sweep) for p in self.parts) if self.parts else len(self.sweep)
 
     def _scope(self, point: RunPoint, values: dict[str, Any]) -> dict[str, Any]:
         scope = {"run_id": point.run_id, "run_index": point.index, "experiment": self.experiment.metadata,
@@ -114,7 +147,7 @@ class Plan:
     @property
     def output_dir_per_run(self) -> bool:
         """Whether a run may set output_dir itself (a variable or a derived value), not only the controls."""
-        return self.has_derived or any(v.path == OUTPUT_DIR for v in self.variables)
+        return self.has_derived or any(OUTPUT_DIR in v.paths for v in self.variables)
 
     @property
     def output_folder(self) -> Path | None:
@@ -146,6 +179,10 @@ class Plan:
 
     def iter_runs(self, shared: frozenset[Any] | None) -> Iterator[RunConfig]:
         """Runs with derived values evaluated; *shared* output_dirs get <dir>/<run_id> (None: never)."""
+        if self.parts:
+            for part in self.parts:
+                yield from part.iter_runs(shared)
+            return
         variables = self.variables
         names = [v.name for v in variables]
         values_of = [v.values for v in variables]
@@ -163,12 +200,13 @@ class Plan:
                 overrides, derived = self._derive(point, values)
             else:
                 # Almost every sweep: each run picks Overrides built once per value.
-                overrides, derived = [row[c] for row, c in zip(static, choices)], {}
+                overrides, derived = [ov for row, c in zip(static, choices) for ov in row[c]], {}
             out = base_dir
             if self.folders is not None:
                 # experiment.yaml sets no output_dir: the run's own folder (output.run_dir).
-                out = self.folders.folder({"run_id": point.run_id, "run_index": point.index,
-                                           "experiment": self.experiment.metadata})
+                # In scope: run_id, run_index, experiment, and the run's variables as written
+                # (a preset's name: output.run_dir: "{{ model }}/{{ run_id }}").
+                out = self.folders.folder(self._scope(point, values))
                 auto = True
                 overrides.append(Override(key=AUTO_RUN_FOLDER, path=OUTPUT_DIR, value=out, origin="auto",
                                           pos=root_pos, doc_path=()))
@@ -188,22 +226,23 @@ class Plan:
             overrides.extend(self.run_changes.get(point.run_id, ()))
             overrides.extend(self._identity(point, values, derived))
             yield RunConfig(point=point, variables=values, overrides=tuple(overrides), output_dir=out,
-                            output_dir_auto=auto, derived=derived)
+                            output_dir_auto=auto, derived=derived, base=self.base_index)
 
     def _derive(self, point: RunPoint, values: dict[str, Any]) -> tuple[list[Override], dict[str, Any]]:
         """A run's overrides with its {{ ... }} values evaluated, and those values by name."""
         scope = self._scope(point, values)
-        overrides = []
+        overrides: list[Override] = []
         derived: dict[str, Any] = {}
         for vi, c in enumerate(point.choices):
-            ov = self._static[vi][c]
             tpl = self._variable_templates[vi][c]
-            if tpl is not None:
-                value = tpl.evaluate(scope)
-                derived[ov.key] = value
-                ov = Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
-                              doc_path=ov.doc_path, positions=ov.positions)
-            overrides.append(ov)
+            if tpl is None:
+                overrides.extend(self._static[vi][c])
+                continue
+            ov = self._static[vi][c][0]  # a template is one plain variable's value, never a preset
+            value = tpl.evaluate(scope)
+            derived[ov.key] = value
+            overrides.append(Override(key=ov.key, path=ov.path, value=value, origin=ov.origin, pos=ov.pos,
+                                      doc_path=ov.doc_path, positions=ov.positions))
         for ctl, tpl in self.derived_controls:
             value = tpl.evaluate(scope)
             derived[ctl.key] = value
@@ -216,5 +255,5 @@ class Plan:
         return self.iter_runs(self._shared_output_dirs)
 
     def merged(self, run: RunConfig) -> MergedConfig:
-        """The run's full config tree (copies only the mappings its overrides touch)."""
-        return merge_overrides(self.controlled, run.overrides)
+        """The run's full config tree (copies only the mappings its overrides touch), from its own base."""
+        return merge_overrides(self.part(run).controlled, run.overrides)

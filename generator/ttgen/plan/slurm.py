@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jinja2
 
@@ -118,9 +118,9 @@ def _distributed_hint(recipe: str, base: BaseConfig, *, field: str) -> str:
     return f"set framework_config.recipe: {candidate} (with a base config written for it), or {field}: 1"
 
 
-def _launch(exp: Experiment, base: BaseConfig, problems: ProblemCollector) -> Launch | None:
+def _launch(exp: Experiment, base: BaseConfig, problems: ProblemCollector,
+            section: dict[str, Any]) -> Launch | None:
     """The recipe to run and whether it is distributed; reports a missing recipe."""
-    section = exp.slurm or {}
     recipe = base.recipe
     if not recipe:
         problems.error("a recipe is needed: the SLURM scripts run `tune run <recipe>`, and ttgen cannot tell "
@@ -200,15 +200,21 @@ def _extra_directives(exp: Experiment, section: dict[str, Any], problems: Proble
 
 
 def slurm_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
-                   run_count: int | None = None) -> SlurmSettings | None:
-    """Check the slurm: section against the recipe; None when there is none or it has errors."""
-    section = exp.slurm
-    if section is None:
+                   run_count: int | None = None, resources: Sequence[dict[str, Any]] = ()) -> SlurmSettings | None:
+    """Check the slurm: section against the recipe; None when there is none or it has errors.
+
+    *resources*: the slurm: resources of the presets a group of runs takes, in written order;
+    each replaces the section's fields of the same names for those runs.
+    """
+    if exp.slurm is None:
         return None
+    section = dict(exp.slurm)
+    for extra in resources:
+        section.update(extra)
     errors_before = len(problems.errors)
-    launch = _launch(exp, base, problems)
+    launch = _launch(exp, base, problems, section)
     template = _own_template(exp, section["template"], problems) if "template" in section else None
-    extra = _extra_directives(exp, section, problems)
+    extra_lines = _extra_directives(exp, section, problems)
     if run_count is not None and run_count > DEFAULT_MAX_ARRAY_SIZE:
         problems.warn(f"{run_count} runs make array indices up to {run_count - 1}; SLURM's default MaxArraySize "
                       f"({DEFAULT_MAX_ARRAY_SIZE}) only allows up to {DEFAULT_MAX_ARRAY_SIZE - 1}",
@@ -228,5 +234,5 @@ def slurm_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollec
             continue
         options.append((option, f"gpu:{value}" if field_name == "gpus_per_node" else str(value)))
     return SlurmSettings(section=dict(section), job_name=section.get("job_name", exp.name), options=tuple(options),
-                         extra_directives=extra, setup=tuple(section.get("setup") or ()), launch=launch,
+                         extra_directives=extra_lines, setup=tuple(section.get("setup") or ()), launch=launch,
                          template=template)

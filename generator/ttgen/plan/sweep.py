@@ -45,6 +45,10 @@ class Sweep:
     excluded: frozenset[tuple[int, ...]]  # choices tuples dropped by `exclude`
     grid_size: int
     count: int
+    # With a base axis (several base configs) each base's runs follow the previous bases':
+    # run ids start at *offset*, and are as wide as *id_count* (every base's runs) needs.
+    offset: int = 0
+    id_count: int | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -63,9 +67,9 @@ class Sweep:
             yield tuple(choices)
 
     def __iter__(self) -> Iterator[RunPoint]:
-        run_id = f"run_{{:0{run_id_width(self.count)}d}}".format
+        run_id = f"run_{{:0{run_id_width(self.id_count or self.count)}d}}".format
         excluded = self.excluded
-        index = 0
+        index = self.offset
         for choices in self._grid():
             if excluded and choices in excluded:
                 continue
@@ -74,11 +78,13 @@ class Sweep:
 
 
 def build_sweep(exp: Experiment, variables: tuple[Variable, ...], *, max_runs: int | None,
-                problems: ProblemCollector) -> Sweep | None:
+                problems: ProblemCollector, bases: int = 1) -> Sweep | None:
     """Check variables and the `sweep:` section; None when problems were found."""
     doc = exp.doc
     before = len(problems.errors)
     for var in variables:
+        if var.drawn:
+            continue  # a random draw may repeat a value (choice, int_range): each sample is its own run
         seen: dict[Any, int] = {}
         for i, value in enumerate(var.values):
             key = value_key(value)
@@ -99,6 +105,11 @@ def build_sweep(exp: Experiment, variables: tuple[Variable, ...], *, max_runs: i
                                path=display_path(where), hint="variables: " + ", ".join(by_name) if by_name else "add it under variables:")
                 continue
             vi = by_name[name]
+            if variables[vi].drawn:
+                problems.error(f"variable {name!r} is drawn at random: the drawn variables already advance together",
+                               pos=doc.pos(where), path=display_path(where),
+                               hint="remove it from zip; sweep.samples sets how many values every distribution draws")
+                continue
             if vi in zipped or vi in members:
                 problems.error(f"variable {name!r} is in more than one zip group", pos=doc.pos(where),
                                path=display_path(where), hint="a variable can be zipped with others only once")
@@ -112,6 +123,9 @@ def build_sweep(exp: Experiment, variables: tuple[Variable, ...], *, max_runs: i
             members.append(vi)
         for vi in members:
             zipped[vi] = tuple(members)
+    drawn = tuple(vi for vi, v in enumerate(variables) if v.drawn)
+    for vi in drawn:  # the samples of a random search: one axis, at the first drawn variable's place
+        zipped[vi] = drawn
     groups: list[tuple[int, ...]] = []
     for vi in range(len(variables)):
         group = zipped.get(vi, (vi,))
@@ -120,10 +134,10 @@ def build_sweep(exp: Experiment, variables: tuple[Variable, ...], *, max_runs: i
 
     grid_size = math.prod(len(variables[g[0]].values) for g in groups) if groups else 1
     limit = max_runs if max_runs is not None else exp.sweep.get("max_runs", DEFAULT_MAX_RUNS)
-    if grid_size > limit:
+    if grid_size * bases > limit:
         where = ("sweep", "max_runs") if "max_runs" in exp.sweep and max_runs is None else ("variables",)
-        sizes = " x ".join(str(len(variables[g[0]].values)) for g in groups)
-        problems.error(f"the sweep has {grid_size} runs ({sizes}), more than max_runs {limit}",
+        sizes = " x ".join([f"{bases} bases"] * (bases > 1) + [str(len(variables[g[0]].values)) for g in groups])
+        problems.error(f"the sweep has {grid_size * bases} runs ({sizes}), more than max_runs {limit}",
                        pos=doc.pos(where), path=display_path(where),
                        hint="check the variables, or raise sweep.max_runs (or --max-runs) if you mean it")
     if len(problems.errors) > before:

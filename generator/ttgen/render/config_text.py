@@ -76,7 +76,8 @@ class ConfigRenderer:
     # per-run values (derived ones) must not grow memory with the number of runs.
     CACHE_LIMIT = 4096
 
-    def __init__(self, plan: Plan, *, env: jinja2.Environment) -> None:
+    def __init__(self, plan: Plan, *, env: jinja2.Environment, run_count: int | None = None) -> None:
+        """*plan*: one base's plan (`Plan.bases`); *run_count*: the runs of every base (default: *plan*'s)."""
         self.plan = plan
         self.template = load_template(env, CONFIG_TEMPLATE)
         source = env.loader.get_source(env, CONFIG_TEMPLATE)[0] if env.loader else ""
@@ -95,9 +96,10 @@ class ConfigRenderer:
             "base_config": plan.base.source,
             "base_kind": plan.base.kind,
             "recipe": plan.base.recipe,
-            "run_count": len(plan),
+            "run_count": run_count if run_count is not None else len(plan),
         }
-        self._var_paths = {v.name: dotted(v.path) for v in plan.variables}
+        self._var_paths = {v.name: dotted(v.path) if v.presets is None else f"preset of presets.{v.name}"
+                           for v in plan.variables}
         self._var_names = [v.name for v in plan.variables]
         self._var_texts = [[v.text(i) for i in range(len(v.values))] for v in plan.variables]
 

@@ -30,11 +30,15 @@ class MappingRow:
     output_dir: Any
     output_dir_auto: bool
     resubmit_text: str = ""  # what `ttgen resubmit` changed in this run
+    base_config: str | None = None  # with a base axis: the base config the run starts from
+    sample: int | None = None  # in a random search: which draw the run takes (0-based)
 
 
 def mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[MappingRow]:
     """Per-run rows for the run_mapping template; the text of each variable value is built once."""
     variables = plan.variables
+    drawn = next((vi for vi, v in enumerate(variables) if v.drawn), None)
+    sources = [part.base.source for part in plan.bases] if plan.parts else None
     variable_texts: dict[tuple[int, int], str] = {}  # (variable, value index) -> its entry
     override_texts: dict[tuple[Any, ...], str] = {}  # controls and variable values by path and value
 
@@ -66,4 +70,6 @@ def mapping_rows(plan: Plan, runs: Iterable[RunConfig]) -> Iterator[MappingRow]:
         resubmit = "".join([entry(ov.key, ov.value, None) for ov in run.overrides if ov.origin == "resubmit"])
         yield MappingRow(run_id=run.run_id, variables=run.variables, variables_text="".join(parts),
                          overrides_text="".join(overrides), derived_text=derived, output_dir=run.output_dir,
-                         output_dir_auto=run.output_dir_auto, resubmit_text=resubmit)
+                         output_dir_auto=run.output_dir_auto, resubmit_text=resubmit,
+                         base_config=sources[run.base] if sources is not None else None,
+                         sample=run.point.choices[drawn] if drawn is not None else None)

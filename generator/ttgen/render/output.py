@@ -20,8 +20,8 @@ from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProb
 from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
 from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
-                      config_file)
-from ..plan.build import plan_experiment
+                      base_file, config_file)
+from ..plan.build import by_base, plan_experiment
 from ..plan.identity import IDENTITY_KEY
 from ..plan.outputs import RUNS_DIR, is_write_key
 from ..plan.runs import Plan, RunConfig
@@ -73,17 +73,18 @@ class WrittenOutput:
 def _read_paths(plan: Plan, env: jinja2.Environment) -> list[tuple[str, Path]]:
     """What the render and the configs read: inputs, templates, and absolute paths the configs name."""
     exp = plan.experiment
-    out: list[tuple[str, Path]] = [("experiment file", exp.path), ("base config", plan.base.path)]
+    out: list[tuple[str, Path]] = [("experiment file", exp.path)]
+    out += [("base config", part.base.path) for part in plan.bases]
     if plan.slurm is not None and plan.slurm.template is not None:
         out.append(("SLURM template", plan.slurm.template))
-    if plan.base.recipe and plan.base.recipe.endswith(".py"):
-        out.append(("recipe file", exp.folder / plan.base.recipe))
+    out += [("recipe file", exp.folder / part.base.recipe) for part in plan.bases
+            if part.base.recipe and part.base.recipe.endswith(".py")]
     loaders = env.loader.loaders if isinstance(env.loader, jinja2.ChoiceLoader) else [env.loader]
     shipped = Path(str(templates_dir())).resolve()
     for loader in loaders:
         if isinstance(loader, jinja2.FileSystemLoader):
             out += [("template folder", Path(p)) for p in loader.searchpath if Path(p).resolve() != shipped]
-    for path, value in iter_paths(plan.controlled.tree):
+    for path, value in ((p, v) for part in plan.bases for p, v in iter_paths(part.controlled.tree)):
         if isinstance(value, str) and value.startswith("/") and "${" not in value and not is_write_key(path) \
                 and path[0] != IDENTITY_KEY:
             out.append((f"{dotted(path)} of the configs", Path(value)))
@@ -159,7 +160,7 @@ def _check_inputs_unchanged(plan: Plan) -> None:
     The copies in the output are the bytes actually used either way, but a file edited
     during a render means the researcher's intent is unclear: better to render again.
     """
-    inputs = [("base config", plan.base.path, plan.base.doc.raw)]
+    inputs = [("base config", part.base.path, part.base.doc.raw) for part in plan.bases]
     if not plan.experiment.in_memory:  # an experiment built from a dict has no file to change
         inputs.insert(0, ("experiment file", plan.experiment.path, plan.experiment.raw))
     for what, path, used in inputs:
@@ -195,7 +196,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     _check_name_lengths(target)
     env = env or make_environment()
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    renderer = ConfigRenderer(plan, env=env)
+    renderers = [ConfigRenderer(part, env=env, run_count=len(plan)) for part in plan.bases]
     mapping = load_template(env, MAPPING_TEMPLATE)
     manifest = load_template(env, MANIFEST_TEMPLATE)
     exp, base = plan.experiment, plan.base
@@ -204,7 +205,8 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
     with AtomicFolder(target, force=force, reserved=reserved) as folder:
         # The copies are never more readable than their sources (a 0600 base stays 0600).
         folder.write_bytes(EXPERIMENT_FILE, exp.raw, mode=_copy_mode(exp.doc.file_mode))
-        folder.write_bytes(BASE_FILE, base.doc.raw, mode=_copy_mode(base.doc.file_mode))
+        for index, part in enumerate(plan.bases):
+            folder.write_bytes(base_file(index), part.base.doc.raw, mode=_copy_mode(part.base.doc.file_mode))
         folder.mkdir(CONFIGS_DIR)
         current: list[RunConfig] = []
         total = len(plan)
@@ -214,7 +216,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             # template streams that run's entry, so runs are generated once, never held.
             for done, run in enumerate(plan.runs(), 1):
                 current[:] = [run]
-                folder.write_text(config_file(run.run_id), renderer.render(run))
+                folder.write_text(config_file(run.run_id), renderers[run.base].render(run))
                 if progress is not None:
                     progress("rendering", done, total)
                 yield run
@@ -222,6 +224,7 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
         try:
             folder.stream_text(MAPPING_FILE, mapping.generate(
                 experiment_name=exp.name, run_count=len(plan), runs=mapping_rows(plan, written_runs()),
+                seed=exp.sweep.get("seed") if exp.sweep.get("method") == "random" else None,
                 command_line=list(plan.command_line)))
         except ValueProblem as conflict:
             p = conflict.problem
@@ -249,25 +252,40 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             base_kind=base.kind,
             recipe=base.recipe,
             base_sha256=files[BASE_FILE],
+            # A base axis: every base config used, in written order, with the runs made from it.
+            bases=[{"source": part.base.source, "kind": part.base.kind, "recipe": part.base.recipe,
+                    "file": base_file(index), "sha256": files[base_file(index)],
+                    "runs": _id_range(part)} for index, part in enumerate(plan.parts)],
             run_count=len(plan),
             output_folder=str((final_dir or folder.target).resolve()),
             files=sorted(files.items()),
             run_changes={run_id: {ov.key: ov.value for ov in changes}
-                         for run_id, changes in sorted(plan.run_changes.items()) if changes},
+                         for part in plan.bases for run_id, changes in sorted(part.run_changes.items()) if changes},
             command_line=list(plan.command_line),
         ))
         _check_inputs_unchanged(plan)  # last, inside the folder: a failure leaves nothing behind
     return WrittenOutput(folder.target, folder.files, validation)
 
 
+def _id_range(plan: Plan) -> str:
+    """``run_000-run_005``: the runs of one base's plan (consecutive ids)."""
+    ids = [point.run_id for point in plan.sweep]
+    return ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+
+
 def _check_values(plan: Plan) -> list[Problem]:
     """Level 1's value checks on what experiment.yaml sets (`ttgen.validate.planned`): errors stop
     the render before anything is written, each at the place that set the value; returns warnings."""
-    found = check_plan(plan)
-    if plan.base.recipe and plan.base.recipe.endswith(".py"):
-        # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
-        # its own way: said, not refused.
-        found = [replace(p, severity="warning") for p in found]
+    per_base: list[list[Problem]] = []
+    for part in plan.bases:
+        checked = check_plan(part)
+        if part.base.recipe and part.base.recipe.endswith(".py"):
+            # The rules describe torchtune's own recipes; a recipe file of the user's may read keys
+            # its own way: said, not refused.
+            checked = [replace(p, severity="warning") for p in checked]
+        per_base.append(checked)
+    # With a base axis: a finding of every base once, one of some bases naming them.
+    found = by_base([part.base for part in plan.bases], per_base) if plan.parts else per_base[0]
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ExperimentError(errors + list(plan.warnings))
@@ -278,6 +296,7 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
                       dry_run: bool = False, max_runs: int | None = None, template_dir: Path | str | None = None,
                       now: _dt.datetime | None = None, final_dir: Path | str | None = None,
                       validate: bool = False, base: BaseConfig | None = None,
+                      bases: Sequence[BaseConfig] | None = None,
                       run_changes: Mapping[str, Mapping[str, object]] | None = None,
                       overrides: Sequence[str] = (), progress: Callable[[str, int, int], None] | None = None,
                       note: Callable[[str], None] | None = None, check_values: bool = True) -> RenderResult:
@@ -290,7 +309,8 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
 
     *final_dir*: see `write_output` (where absolute paths in SLURM scripts and runs' output
     folders point). *base* and *run_changes*: as for `plan_experiment` (``ttgen resubmit``
-    re-renders a folder against its recorded base with the runs' changes). *overrides*:
+    re-renders a folder against its recorded base with the runs' changes); *bases*: every base of a
+    base axis, in order, instead of the ones experiment.yaml names. *overrides*:
     command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
     *progress*: called with the stage (``rendering``, ``validating``), the configs done so far and the
     total, after each config; *note*: called with a one-line note (while torch is imported).
@@ -304,7 +324,7 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
-                           run_changes=run_changes, overrides=overrides)
+                           bases=bases, run_changes=run_changes, overrides=overrides)
     checked = _check_values(plan) if check_values else []
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings) + checked)
     if dry_run:
@@ -317,7 +337,7 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
             plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
-                                   base=base, run_changes=run_changes, overrides=overrides)
+                                   base=base, bases=bases, run_changes=run_changes, overrides=overrides)
             result.plan = plan
     else:
         target = Path(out)

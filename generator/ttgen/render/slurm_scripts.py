@@ -16,17 +16,19 @@ only the setup lines are shell, by design.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import jinja2
 import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, array_log, config_file, run_script
+from ..layout import (ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, array_log, config_file,
+                      group_array_script, run_script)
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
-from ..plan.sweep import run_id_width
+from ..plan.sweep import RunPoint, run_id_width
 from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_RUN_TEMPLATE
 from .environment import load_template, sbatch_quote, shell_quote
 from .folder import AtomicFolder
@@ -51,15 +53,19 @@ def _directives(settings: SlurmSettings, *, job_name: str, first: list[tuple[str
 
 
 def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, env: jinja2.Environment) -> None:
-    """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/."""
+    """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/.
+
+    Runs whose SLURM settings differ (a base axis with different recipes, presets with their own
+    slurm: resources) cannot share one array: each group of runs with the same settings gets its
+    own ``slurm/submit_array_<group>.sh`` listing its runs' array indices (docs/comparing-models.md).
+    """
     exp = plan.experiment
-    settings = plan.slurm
-    assert settings is not None, "a plan with a slurm: section, made with slurm=True (the default)"
+    assert plan.slurm is not None, "a plan with a slurm: section, made with slurm=True (the default)"
     if "\\" in str(final_dir) or sbatch_unfit(str(final_dir)):
         raise OutputError([Problem("the output folder's path holds a line break, a control character or a "
                                    "backslash, which SLURM's #SBATCH lines and log file names cannot carry",
                                    pos=SourcePos(str(final_dir)), hint="choose another folder with --out")])
-    array_template, run_template = _templates(env, settings)
+    array_template, run_template = _templates(env, plan.slurm)
 
     # Both created empty: `ttgen check` ignores what the jobs later write into them.
     folder.mkdir(LOG_DIR)
@@ -67,49 +73,111 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
     configs_dir, log_dir = final_dir / CONFIGS_DIR, final_dir / LOG_DIR
     # From the sweep's points, not plan.runs(): scripts need ids and written values only,
     # so no run's derived values are evaluated a third time.
-    runs: list[dict[str, Any]] = [
-        {"run_id": p.run_id, "index": p.index, "config": str(final_dir / config_file(p.run_id)),
-         "variables": p.values(plan.variables)} for p in plan.sweep]
+    groups: dict[str, tuple[SlurmSettings, list[dict[str, Any]]]] = {}
+    for label, settings, p in _grouped(plan):
+        groups.setdefault(label, (settings, []))[1].append(
+            {"run_id": p.run_id, "index": p.index, "config": str(final_dir / config_file(p.run_id)),
+             "variables": p.values(plan.variables)})
+    runs = [run for _, members in groups.values() for run in members]
+    runs.sort(key=lambda run: run["index"])
     id_width = run_id_width(len(runs))
-    context: dict[str, Any] = {
-        "experiment_name": exp.name,
-        "experiment": exp.metadata,
-        "slurm": settings.section,
-        "job_name": settings.job_name,
-        "run_count": len(runs),
-        "runs": runs,
-        "id_width": id_width,
-        "output_dir": str(final_dir),
-        "configs_dir": str(configs_dir),
-        "log_dir": str(log_dir),
-        # The marker contract lives in ttgen.layout (marker_file); the scripts get it from there.
-        "state_dir": str(final_dir / STATE_DIR),
-        "started_suffix": STARTED,
-        "ended_suffix": ENDED,
-        "recipe": settings.launch.recipe,
-        "distributed": settings.launch.distributed,
-        "nproc_per_node": settings.launch.nproc_per_node,
-        "tune_args": settings.launch.tune_args,
-        "rdzv_port": settings.launch.rdzv_port,
-        "setup": list(settings.setup),
-        "sbatch_command": sbatch_command(final_dir),
-    }
-    throttle = f"%{settings.section['max_parallel']}" if "max_parallel" in settings.section else ""
-    array_context = dict(
-        context, array=True, run=None, script=str(final_dir / ARRAY_SCRIPT),
-        directives=_directives(settings, job_name=settings.job_name, first=[
-            ("array", f"0-{len(runs) - 1}{throttle}"),
-            ("output", log_path(log_dir, Path(array_log(id_width)).name)),
-            ("error", log_path(log_dir, Path(array_log(id_width, suffix="err")).name))]))
-    _write_script(folder, ARRAY_SCRIPT, array_template, array_context)
-    for run in runs:
-        rel = run_script(run["run_id"])
-        run_context = dict(
-            context, array=False, run=run, script=str(final_dir / rel),
-            directives=_directives(settings, job_name=f"{settings.job_name}_{run['run_id']}", first=[
-                ("output", log_path(log_dir, f"{run['run_id']}-%j.out")),
-                ("error", log_path(log_dir, f"{run['run_id']}-%j.err"))]))
-        _write_script(folder, rel, run_template, run_context)
+
+    def context(settings: SlurmSettings, script: str) -> dict[str, Any]:
+        return {
+            "experiment_name": exp.name,
+            "experiment": exp.metadata,
+            "slurm": settings.section,
+            "job_name": settings.job_name,
+            "run_count": len(runs),
+            "runs": runs,
+            "id_width": id_width,
+            "output_dir": str(final_dir),
+            "configs_dir": str(configs_dir),
+            "log_dir": str(log_dir),
+            # The marker contract lives in ttgen.layout (marker_file); the scripts get it from there.
+            "state_dir": str(final_dir / STATE_DIR),
+            "started_suffix": STARTED,
+            "ended_suffix": ENDED,
+            "recipe": settings.launch.recipe,
+            "distributed": settings.launch.distributed,
+            "nproc_per_node": settings.launch.nproc_per_node,
+            "tune_args": settings.launch.tune_args,
+            "rdzv_port": settings.launch.rdzv_port,
+            "setup": list(settings.setup),
+            "sbatch_command": "sbatch " + shell_quote(final_dir / script),
+        }
+
+    for label, (settings, members) in groups.items():
+        throttle = f"%{settings.section['max_parallel']}" if "max_parallel" in settings.section else ""
+        script = ARRAY_SCRIPT if len(groups) == 1 else group_array_script(label)
+        indices = [run["index"] for run in members]
+        array_context = dict(
+            context(settings, script), array=True, run=None, script=str(final_dir / script),
+            directives=_directives(settings, job_name=settings.job_name, first=[
+                ("array", (f"0-{len(runs) - 1}" if len(groups) == 1 else array_spec(indices)) + throttle),
+                ("output", log_path(log_dir, Path(array_log(id_width)).name)),
+                ("error", log_path(log_dir, Path(array_log(id_width, suffix="err")).name))]))
+        _write_script(folder, script, array_template, array_context)
+        for run in members:
+            rel = run_script(run["run_id"])
+            run_context = dict(
+                context(settings, ARRAY_SCRIPT if len(groups) == 1 else script), array=False, run=run,
+                script=str(final_dir / rel),
+                directives=_directives(settings, job_name=f"{settings.job_name}_{run['run_id']}", first=[
+                    ("output", log_path(log_dir, f"{run['run_id']}-%j.out")),
+                    ("error", log_path(log_dir, f"{run['run_id']}-%j.err"))]))
+            _write_script(folder, rel, run_template, run_context)
+
+
+def _grouped(plan: Plan) -> Iterator[tuple[str, SlurmSettings, RunPoint]]:
+    """Every run's point with its SLURM settings and the label of its group: runs with equal
+    settings share a group, named after the first of them."""
+    labels: list[tuple[SlurmSettings, str]] = []
+    for part in plan.bases:
+        for p in part.sweep:
+            settings = part.slurm_for(p)[1]
+            assert settings is not None
+            label = next((name for known, name in labels if known == settings), None)
+            if label is None:
+                label = _group_label(plan, part, p)
+                labels.append((settings, label))
+            yield label, settings, p
+
+
+def array_scripts(plan: Plan) -> list[str]:
+    """The array scripts a render of *plan* writes, relative to the output folder: submit_array.sh,
+    or one per group of runs with their own SLURM settings."""
+    labels = list(dict.fromkeys(label for label, _, _ in _grouped(plan)))
+    return [ARRAY_SCRIPT] if len(labels) <= 1 else [group_array_script(label) for label in labels]
+
+
+def _group_label(plan: Plan, part: Plan, point: RunPoint) -> str:
+    """A group's name in its script's file name: the base (of a base axis) and the presets whose
+    slurm: resources its runs take, e.g. ``qwen2_5-0.5B_lora_single_device_qwen05b``."""
+    words = [Path(part.base.source).stem if part.base.kind == "file" else part.base.source.replace("/", "-")] \
+        if plan.parts else []
+    words += [str(v.values[c]) for v, c in zip(part.variables, point.choices)
+              if v.presets is not None and any(v.preset_slurm)]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(words)) or "default"
+
+
+def array_spec(tasks: Sequence[int]) -> str:
+    """Sorted task ids as SLURM's ``--array`` ranges.
+
+    Examples:
+        >>> array_spec([0, 1, 2, 5, 7, 8])
+        '0-2,5,7-8'
+    """
+    parts: list[str] = []
+    start = prev = tasks[0]
+    for t in [*tasks[1:], None]:
+        if t is not None and t == prev + 1:
+            prev = t
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if t is not None:
+            start = prev = t
+    return ",".join(parts)
 
 
 def _templates(env: jinja2.Environment, settings: SlurmSettings) -> tuple[jinja2.Template, jinja2.Template]:

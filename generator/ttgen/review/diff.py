@@ -15,6 +15,7 @@ This module returns data and raises `RunLookupError`; it never prints.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,16 +103,18 @@ class _Explainer:
     deletes: tuple[ConfigPath, ...] = ()
     setters: dict[str, dict[ConfigPath, Origin]] = field(default_factory=dict)  # run id -> path -> origin
     trees: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> planned config tree
+    bases: dict[str, str] = field(default_factory=dict)  # run id -> its base config (a base axis)
 
 
 def recorded_base_config(folder: Path, recorded: dict[str, Any], *,
                          torchtune_version: str | None = None) -> BaseConfig:
     """The base config as recorded in the folder: its text, and its name and recipe from the manifest
-    (*recorded*: the manifest's ``base_config`` entry)."""
-    path = folder / BASE_FILE
+    (*recorded*: the manifest's ``base_config`` entry, or one item of its ``base_configs``)."""
+    name = _base_file_name(recorded)
+    path = folder / name
     doc = read_yaml_file(path, display=str(path), error_cls=RunLookupError, what="recorded base config")
     if not isinstance(doc.data, dict) or not doc.data:
-        raise RunLookupError([Problem(f"{BASE_FILE} is not a mapping of config keys", pos=doc.pos(()),
+        raise RunLookupError([Problem(f"{name} is not a mapping of config keys", pos=doc.pos(()),
                                       hint="render the experiment again")])
 
     def text(key: str) -> str | None:
@@ -120,6 +123,18 @@ def recorded_base_config(folder: Path, recorded: dict[str, Any], *,
 
     return BaseConfig(source=text("source") or BASE_FILE, kind=text("kind") or "file", path=path, doc=doc,
                       recipe=text("recipe"), supports_distributed=None, torchtune_version=torchtune_version)
+
+
+def _base_file_name(recorded: dict[str, Any]) -> str:
+    """The file a manifest's base entry names: base_config.yaml or base_config_<i>.yaml, never a path elsewhere."""
+    name = recorded.get("file")
+    return name if isinstance(name, str) and re.fullmatch(r"base_config(_[0-9]+)?\.yaml", name) else BASE_FILE
+
+
+def recorded_bases(folder: Path, manifest: EntryFile | None) -> list[dict[str, Any]]:
+    """The manifest's ``base_configs:`` entries (a base axis), or [] for a folder of one base."""
+    entries = _manifest_entry(manifest, "base_configs")[0] if manifest is not None else None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], output_folder: Path,
@@ -132,9 +147,11 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], o
     record = recorded_inputs(folder, manifest=manifest)
     try:
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
+        axis = recorded_bases(folder, manifest)
+        bases = [recorded_base_config(folder, entry) for entry in axis] if axis else \
+            [recorded_base_config(folder, recorded)]
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
-                               output_folder=output_folder,
-                               base=recorded_base_config(folder, recorded), slurm=False,
+                               output_folder=output_folder, bases=bases, slurm=False,
                                run_changes=record.changes, overrides=record.overrides)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
@@ -150,12 +167,14 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], o
         setters: dict[ConfigPath, Origin] = {}
         # Controls first, then this run's overrides (variables, derived controls, auto): later wins,
         # as in the merge itself.
-        for ov in (*plan.resolved.controls, *plan.placeholders, *run.overrides):  # resubmit changes last
+        part = plan.part(run)  # the run's own base: its controls, as resolved against that base
+        for ov in (*part.resolved.controls, *part.placeholders, *run.overrides):  # resubmit changes last
             origin = ov.origin_record()
             for path in paths_written(ov.path, ov.value):
                 setters[path] = origin
         explainer.setters[run.run_id] = setters
         explainer.trees[run.run_id] = plan.merged(run).tree
+        explainer.bases[run.run_id] = part.base.source
         if len(explainer.setters) == len(wanted):
             break
     return explainer, None
@@ -209,7 +228,11 @@ def _origin(explainer: _Explainer, path: ConfigPath, *, before: Side, after: Sid
     else:
         candidates = [_lookup(after_set, path), _lookup(before_set, path),
                       _deleted(explainer.deletes, path) if against_base else None]
-    return next((c for c in candidates if c is not None), UNKNOWN)
+    found = next((c for c in candidates if c is not None), None)
+    if found is None and before.kind == after.kind == "run" and \
+            explainer.bases.get(before.name) != explainer.bases.get(after.name):
+        return Origin("base", explainer.bases.get(after.name))  # two runs of a base axis, from different bases
+    return found or UNKNOWN
 
 
 # --- the diff -----------------------------------------------------------------------------------
@@ -302,21 +325,30 @@ def diff_runs(folder: Path, run: str, *, other: str | None = None) -> DiffResult
     recorded = manifest or {}
 
     if other_id is None:
-        base_doc = read_config(folder, BASE_FILE, what="recorded base config")
-        before = Side("base", "base", BASE_FILE, base_doc)
+        # A base axis: the run's own base, as its run_mapping entry names it (docs/comparing-models.md).
+        entry_doc = mapping.entry(run_id)
+        entry = entry_doc.data.get(run_id) if entry_doc is not None and isinstance(entry_doc.data, dict) else None
+        source = entry.get("base_config") if isinstance(entry, dict) else None
+        own = next((b for b in recorded_bases(folder, manifest_file) if b.get("source") == source), None) \
+            if source is not None else None
+        if own is not None:
+            recorded = own
+        base_name = _base_file_name(recorded) if own is not None else BASE_FILE
+        base_doc = read_config(folder, base_name, what="recorded base config")
+        before = Side("base", "base", base_name, base_doc)
         after = _run_side(folder, mapping, run_id=run_id)
         sha = recorded.get("sha256")
         if not isinstance(sha, str) or not sha:
             # Whenever the sha256 cannot be checked, say so: the diff may be against an edited base.
             why = unreadable or f"{MANIFEST_FILE} records no sha256 for it"
-            warnings.append(Problem(f"cannot verify {BASE_FILE} against its recorded sha256: {why}; this diff is "
-                                    f"against {BASE_FILE} as it is now, which may have been edited",
-                                    pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
+            warnings.append(Problem(f"cannot verify {base_name} against its recorded sha256: {why}; this diff is "
+                                    f"against {base_name} as it is now, which may have been edited",
+                                    pos=SourcePos(str(folder / base_name)), severity="warning",
                                     hint="render the experiment again to get a trustworthy folder"))
         elif sha != hashlib.sha256(base_doc.raw).hexdigest():
-            warnings.append(Problem(f"{BASE_FILE} does not match the sha256 recorded in {MANIFEST_FILE}: it "
+            warnings.append(Problem(f"{base_name} does not match the sha256 recorded in {MANIFEST_FILE}: it "
                                     "was edited after rendering, so this diff is against the edited text",
-                                    pos=SourcePos(str(folder / BASE_FILE)), severity="warning",
+                                    pos=SourcePos(str(folder / base_name)), severity="warning",
                                     hint="render the experiment again to get a trustworthy folder"))
     else:
         before = _run_side(folder, mapping, run_id=run_id)

@@ -47,7 +47,7 @@ def _findings(path: ConfigPath, value: Any) -> Iterator[tuple[Key, str, str]]:
 
 def _interpolations(plan: Plan, value: Any) -> Iterator[tuple[Key, str, str]]:
     """Plain ``${a.b}`` references in *value* that name no key of the planned config."""
-    variable_paths = [v.path for v in plan.variables]
+    variable_paths = [p for v in plan.variables for p in v.paths]
     for sub, node in iter_nodes(value):
         if not isinstance(node, str) or "${" not in node:
             continue
@@ -90,9 +90,11 @@ def check_plan(plan: Plan) -> list[Problem]:
     runs_by_value: dict[tuple[int, int], list[str]] | None = None
     for vi, var in enumerate(plan.variables):
         for i, value in enumerate(var.values):
-            if is_template(value):
+            if is_template(value) and var.presets is None:
                 continue
-            found = [*_findings(var.path, value), *_interpolations(plan, value)]
+            # A plain value at the variable's path, or each key a preset sets.
+            found = [(ov.doc_path + sub, message, hint) for ov in var.overrides(i)
+                     for sub, message, hint in [*_findings(ov.path, ov.value), *_interpolations(plan, ov.value)]]
             if not found:
                 continue
             if runs_by_value is None:  # which runs take each value: one pass over the sweep, when needed
@@ -100,8 +102,7 @@ def check_plan(plan: Plan) -> list[Problem]:
                 for point in plan.sweep:
                     for vj, c in enumerate(point.choices):
                         runs_by_value.setdefault((vj, c), []).append(point.run_id)
-            for sub, message, hint in found:
-                where = var.doc_path + (i,) + sub
+            for where, message, hint in found:
                 out.append(_problem(message, hint, pos=plan.experiment.doc.pos(where), where=where,
                                     runs=runs_by_value.get((vi, i), []), total=total))
     if plan.has_derived:

@@ -17,12 +17,13 @@ one `ValidationReport`. Nothing here prints.
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import Problem, RunLookupError, SourcePos, UserError, ValidationFailed
-from ..layout import BASE_FILE, CONFIG_GLOB, CONFIG_NAME, CONFIGS_DIR
+from ..layout import BASE_FILE, CONFIG_GLOB, CONFIG_NAME, CONFIGS_DIR, MANIFEST_FILE
 from ..tree import MISSING, Key, display_path, lookup
 from ..yamlio.load import read_yaml_file
 from .components import ComponentChecker, import_torchtune
@@ -49,12 +50,39 @@ def _base_for(configs_dir: Path) -> Path | None:
     return base if configs_dir.name == CONFIGS_DIR and base.is_file() else None
 
 
+def _axis_bases(configs_dir: Path) -> list[tuple[str, str, Path]]:
+    """A base axis: (first run id, last run id, base file) of every base the manifest lists, else []."""
+    manifest = configs_dir.parent / MANIFEST_FILE
+    if configs_dir.name != CONFIGS_DIR or not manifest.is_file():
+        return []
+    try:
+        entries = read_yaml_file(manifest, display=str(manifest), what="manifest").data.get("base_configs")
+    except (UserError, AttributeError):
+        return []
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        runs, name = entry.get("runs"), entry.get("file")
+        if isinstance(runs, str) and isinstance(name, str) and re.fullmatch(r"base_config(_[0-9]+)?\.yaml", name):
+            first, _, last = runs.partition("-")
+            out.append((first, last or first, configs_dir.parent / name))
+    return out
+
+
 def _run_files(configs_dir: Path, *, display_dir: str) -> list[ConfigFile]:
     files = sorted((p for p in configs_dir.glob(CONFIG_GLOB) if CONFIG_NAME.fullmatch(p.name)),
                    key=lambda p: (len(p.stem), p.stem))
     prefix = display_dir.rstrip("/") + "/" if display_dir else ""
     base = _base_for(configs_dir)
-    return [ConfigFile(path=p, display=prefix + p.name, run_id=p.stem, base=base) for p in files if p.is_file()]
+    axis = _axis_bases(configs_dir)
+
+    def own_base(run_id: str) -> Path | None:  # each run's own base, in a base axis
+        key = (len(run_id), run_id)
+        return next((f for first, last, f in axis if (len(first), first) <= key <= (len(last), last)), base)
+
+    return [ConfigFile(path=p, display=prefix + p.name, run_id=p.stem, base=own_base(p.stem) if axis else base)
+            for p in files if p.is_file()]
 
 
 def find_configs(targets: Sequence[Path | str]) -> list[ConfigFile]:

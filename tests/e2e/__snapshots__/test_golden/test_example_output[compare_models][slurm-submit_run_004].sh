@@ -1,0 +1,56 @@
+#!/bin/bash
+# SLURM job for run_004 of experiment llama_vs_qwen_lora, written by ttgen (6 runs in all;
+# slurm/submit_array.sh submits them all). Logs: slurm/logs/run_004-<job id>.out and .err. Submit with:
+#   sbatch /ttgen-golden/compare_models/slurm/submit_run_004.sh
+# Arguments after the script's path are passed on to `tune run`: sbatch /ttgen-golden/compare_models/slurm/submit_run_004.sh optimizer.lr=1e-4
+# Without GPUs, for a test: TTGEN_TUNE=/path/to/stand-in sbatch --gres=none ... (README: "Submitting to SLURM")
+#SBATCH --job-name=llama_vs_qwen_lora_run_004
+#SBATCH --output=/ttgen-golden/compare_models/slurm/logs/run_004-%j.out
+#SBATCH --error=/ttgen-golden/compare_models/slurm/logs/run_004-%j.err
+#SBATCH --partition=gpu
+#SBATCH --time=02:00:00
+#SBATCH --gres=gpu:1
+#SBATCH --mem=32G
+
+set -euo pipefail
+
+run_id=run_004
+config=/ttgen-golden/compare_models/configs/run_004.yaml
+if [[ ! -f $config ]]; then
+    echo "ttgen: config $config not found" >&2
+    exit 1
+fi
+echo "ttgen: experiment llama_vs_qwen_lora, $run_id, job ${SLURM_JOB_ID:-none} on ${HOSTNAME}"
+echo "ttgen: config $config"
+
+# TTGEN_TUNE, when set, names the program run instead of `tune` (e.g. a stand-in for tests).
+# The script's own arguments ("$@") follow the config: torchtune overrides such as optimizer.lr=1e-4.
+tune=${TTGEN_TUNE:-tune}
+launch=("$tune" run lora_finetune_single_device --config "$config" "$@")
+
+# Markers for `ttgen status` (docs/slurm.md): <run_id>@<job>.started before training starts, and
+# <run_id>@<job>.ended with its exit code, or signal=TERM when SLURM stopped the job (scancel, time limit).
+# <job> is squeue's id: <array job id>_<task id> for an array task.
+state_dir=/ttgen-golden/compare_models/slurm/state
+if [[ -n ${SLURM_ARRAY_JOB_ID:-} ]]; then
+    job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}"
+else
+    job=${SLURM_JOB_ID:-none}
+fi
+mark() {
+    # mark SUFFIX TEXT: a marker that cannot be written is a warning, never a reason not to train.
+    local file="$state_dir/$run_id@$job.$1" now
+    printf -v now '%(%s)T' -1
+    if ! printf 'time=%s %s\n' "$now" "$2" >"$file"; then
+        echo "ttgen: warning: cannot write the marker $file; the run goes on without it" >&2
+    fi
+}
+mark started "host=${HOSTNAME} job=$job"
+# SLURM sends TERM to every process of the job; bash runs this once the training command has stopped.
+trap 'mark ended "signal=TERM"; exit 143' TERM
+
+echo "ttgen: starting $run_id: ${launch[*]}"
+code=0
+"${launch[@]}" || code=$?
+mark ended "exit=$code"
+exit "$code"
