@@ -70,3 +70,18 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def elapsed_text(seconds: float | None) -> str:
+    """A duration as SLURM shows it: ``1:02:03`` (``2-01:00:00`` past a day), '-' when unknown.
+
+    Examples:
+        >>> elapsed_text(3723.9), elapsed_text(90000), elapsed_text(None)
+        ('1:02:03', '1-01:00:00', '-')
+    """
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    days, rest = divmod(s, 86400)
+    clock = f"{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{rest // 3600:02d}:{clock}" if days else f"{rest // 3600:d}:{clock}"

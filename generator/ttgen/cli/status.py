@@ -35,21 +35,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run, json_command="status")
 
 
-def _elapsed(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    days, rest = divmod(s, 86400)
-    text = f"{rest // 3600:d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}-{text}" if days else text
-
-
 def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
 def table(status: SweepStatus) -> list[list[str]]:
     """Header and rows: RUN, each variable, STATE, ELAPSED, EXIT, STEP, LOSS, LOG."""
+    from ..text import elapsed_text
     from ..yamlio.dump import flow_text
 
     names: list[str] = []
@@ -58,7 +50,7 @@ def table(status: SweepStatus) -> list[list[str]]:
     rows = [["RUN", *(n.upper() for n in names), "STATE", "ELAPSED", "EXIT", "STEP", "LOSS", "LOG"]]
     for r in status.runs:
         rows.append([r.run_id, *(flow_text(r.variables[n]) if n in r.variables else "-" for n in names), r.state,
-                     _elapsed(r.elapsed), "-" if r.exit_code is None else str(r.exit_code),
+                     elapsed_text(r.elapsed), "-" if r.exit_code is None else str(r.exit_code),
                      "-" if r.step is None else str(r.step), _loss(r.loss), r.log or "-"])
     return rows
 

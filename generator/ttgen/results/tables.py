@@ -16,7 +16,7 @@ import io
 import math
 from typing import Any, Sequence
 
-from ..text import plural
+from ..text import elapsed_text, plural
 from ..yamlio.dump import flow_text
 from .collect import SweepResults, metric_columns, metric_value
 
@@ -28,16 +28,6 @@ def number(value: float | None) -> str:
     if math.isnan(value):
         return "nan"
     return f"{value:.4g}"
-
-
-def elapsed_text(seconds: float | None) -> str:
-    """``1:02:03`` (``2-01:00:00`` past a day), '-' when unknown."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    days, rest = divmod(s, 86400)
-    text = f"{rest // 3600:d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}-{text}" if days else text
 
 
 def run_table(results: SweepResults, *, metrics: Sequence[str] | None = None) -> list[list[str]]:
