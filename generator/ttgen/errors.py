@@ -19,7 +19,12 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True, order=True)
 class SourcePos:
-    """A place in a file: 1-based line and column, as editors count them."""
+    """A place in a file: 1-based line and column, as editors count them.
+
+    Examples:
+        >>> SourcePos("experiment.yaml", 12, 5)
+        SourcePos(file='experiment.yaml', line=12, col=5)
+    """
 
     file: str
     line: int = 0
@@ -112,12 +117,25 @@ def abbreviated(ids: tuple[str, ...] | list[str], *, head: int = 3, tail: int = 
 
 
 class TtgenError(Exception):
-    """Root of every error ttgen raises on purpose."""
+    """Root of every error ttgen raises on purpose.
+
+    Examples:
+        >>> issubclass(UserError, TtgenError)
+        True
+    """
 
 
 @dataclass
 class UserError(TtgenError):
-    """Input the user can fix: carries every problem found, sorted by position."""
+    """Input the user can fix: carries every problem found, sorted by position.
+
+    Examples:
+        >>> err = ExperimentError([Problem("unknown key", pos=SourcePos("experiment.yaml", 7, 3), path="lr",
+        ...                                hint="did you mean optimizer.lr?")])
+        >>> print(err)
+        experiment.yaml:7:3: lr: unknown key
+            hint: did you mean optimizer.lr?
+    """
 
     problems: list[Problem] = field(default_factory=list)
 
@@ -134,31 +152,94 @@ class UserError(TtgenError):
 
 
 class ExperimentError(UserError):
-    """experiment.yaml (or a file it names) is malformed or inconsistent."""
+    """experiment.yaml (or a file it names) is malformed or inconsistent.
+
+    Examples:
+        >>> from ttgen import Experiment
+        >>> try:
+        ...     Experiment.from_dict({"experiment": {"name": "x"}})
+        ... except ExperimentError as err:
+        ...     print(err.problems[0].path)
+        experiment.framework
+    """
 
 
 class BaseConfigError(UserError):
-    """The base config cannot be found or read."""
+    """The base config cannot be found or read.
+
+    Examples:
+        >>> from ttgen import plan_experiment
+        >>> try:  # doctest: +SKIP
+        ...     plan_experiment("experiment.yaml")  # base_config: llama3_2/1B_lora_singel_device
+        ... except BaseConfigError as err:
+        ...     print(err.problems[0].hint)
+        did you mean llama3_2/1B_lora_single_device?
+    """
 
 
 class OutputError(UserError):
-    """The output folder cannot be written as asked."""
+    """The output folder cannot be written as asked.
+
+    Examples:
+        >>> from ttgen import render_experiment
+        >>> try:  # doctest: +SKIP
+        ...     render_experiment("experiment.yaml", out="outputs/study")  # it exists already
+        ... except OutputError as err:
+        ...     print(err.problems[0].hint)
+        pass --force to replace it, or choose another --out
+    """
 
 
 class RunLookupError(UserError):
-    """A run id or output folder given to diff/check does not exist."""
+    """A run id or output folder given to diff/check does not exist.
+
+    Examples:
+        >>> import ttgen
+        >>> try:
+        ...     ttgen.open("tests/data/results_sweep/folder").run("run_042")
+        ... except RunLookupError as err:
+        ...     print(err.problems[0].message)
+        no run 'run_042' in this output folder
+    """
 
 
 class ValidationFailed(UserError):
-    """Generated configs failed validation."""
+    """Generated configs failed validation.
+
+    Examples:
+        >>> from ttgen import render_experiment
+        >>> try:  # doctest: +SKIP
+        ...     render_experiment("experiment.yaml", out="outputs/study", validate=True)
+        ... except ValidationFailed as err:
+        ...     print(len(err.errors))
+        2
+    """
 
 
 class JobsError(UserError):
-    """Submitting or following a sweep on SLURM cannot be done as asked (submit, status, resubmit)."""
+    """Submitting or following a sweep on SLURM cannot be done as asked (submit, status, resubmit).
+
+    Examples:
+        >>> import ttgen
+        >>> try:  # doctest: +SKIP
+        ...     ttgen.open("outputs/study").resubmit()  # neither failed=True nor runs=...
+        ... except JobsError as err:
+        ...     print(err.problems[0].message)
+        say which runs: --failed, or --runs 0,3-5 (not both)
+    """
 
 
 class ResultsError(UserError):
-    """The results or report cannot be made as asked (an unknown variable or metric, an unwritable report)."""
+    """The results or report cannot be made as asked (an unknown variable or metric, an unwritable report).
+
+    Examples:
+        >>> import ttgen
+        >>> try:
+        ...     ttgen.build_report(ttgen.open("tests/data/results_sweep/folder").results(), colour_by="rank")
+        ... except ResultsError as err:
+        ...     print(err.problems[0].hint)
+        did you mean lora_rank?
+    """
 
 
 class ValueProblem(Exception):

@@ -20,7 +20,8 @@ MODULES = [
     "ttgen.errors", "ttgen.tree", "ttgen.text", "ttgen.layout", "ttgen.yamlio.types", "ttgen.plan.origins",
     "ttgen.review.compare", "ttgen.plan.build", "ttgen.plan.runs", "ttgen.inputs.catalog",
     "ttgen.results.logs", "ttgen.results.tables", "ttgen.results.group", "ttgen.results.collect",
-    "ttgen.results.report", "ttgen.api.folder", "ttgen.api.experiment",
+    "ttgen.results.report", "ttgen.api.folder", "ttgen.api.experiment", "ttgen.validate.validator",
+    "ttgen.validate.report",
 ]
 
 

@@ -42,6 +42,11 @@ class PlannedRun:
 
     ``config`` is the run's config as a plain dict, exactly as ``OmegaConf.load`` reads the
     file ``ttgen render`` writes (interpolations kept as written).
+
+    Examples:
+        >>> run = Experiment.from_file("examples/lora_rank_sweep/experiment.yaml").plan()[0]
+        >>> run.run_id, run.variables, run.overrides, run.config["model"]["lora_rank"]
+        ('run_000', {'lora_rank': 8}, {'model.lora_rank': 8}, 8)
     """
 
     run_id: str
@@ -56,6 +61,11 @@ class SweepPlan:
     """The runs an experiment renders to, and the warnings found while planning.
 
     Iterating gives the runs; ``len`` is the run count; ``plan[i]`` is run i.
+
+    Examples:
+        >>> plan = Experiment.from_file("examples/lora_rank_sweep/experiment.yaml").plan()
+        >>> len(plan), plan[3].run_id, plan.warnings
+        (4, 'run_003', [])
     """
 
     runs: list[PlannedRun]

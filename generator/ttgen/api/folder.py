@@ -36,6 +36,11 @@ class FolderRun:
 
     ``config`` is the run's config file as OmegaConf loads it (interpolations kept as
     written), as a plain dict; it is read when first asked for.
+
+    Examples:
+        >>> run = OutputFolder("tests/data/results_sweep/folder").run("run_004")
+        >>> run.variables, run.config_path.name, run.config["model"]["lora_rank"]
+        ({'lora_rank': 16, 'seed': 0}, 'run_004.yaml', 16)
     """
 
     run_id: str

@@ -25,7 +25,13 @@ INSTALL_HINT = ("install torchtune's configs without torch: pip install --no-dep
 
 @dataclass(frozen=True)
 class ShippedConfig:
-    """One config from torchtune's registry."""
+    """One config from torchtune's registry.
+
+    Examples:
+        >>> config = load_catalog().get("llama3_2/1B_lora_single_device")  # doctest: +SKIP
+        >>> config.name, config.recipe  # doctest: +SKIP
+        ('llama3_2/1B_lora_single_device', 'lora_finetune_single_device')
+    """
 
     name: str
     recipe: str
@@ -85,7 +91,13 @@ def _torchtune_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    """Read torchtune's recipe registry; raises `BaseConfigError` when torchtune is absent."""
+    """Read torchtune's recipe registry; raises `BaseConfigError` when torchtune is absent.
+
+    Examples:
+        >>> catalog = load_catalog()  # doctest: +SKIP
+        >>> len(catalog.configs)  # doctest: +SKIP
+        155
+    """
     pkg = _torchtune_dir()
     if pkg is None:
         raise BaseConfigError([Problem("torchtune is not installed, so its shipped configs cannot be read",

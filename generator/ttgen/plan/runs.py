@@ -29,7 +29,14 @@ from .sweep import RunPoint, Sweep
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One run before rendering: its id, variable values and the overrides to apply."""
+    """One run before rendering: its id, variable values and the overrides to apply.
+
+    Examples:
+        >>> from ttgen import plan_experiment
+        >>> run = next(plan_experiment("examples/lora_rank_sweep/experiment.yaml").runs())
+        >>> run.run_id, run.variables, [o.path for o in run.overrides]
+        ('run_000', {'lora_rank': 8}, [('model', 'lora_rank'), ('output_dir',), ('ttgen', 'run_id'), ('ttgen', 'variables', 'lora_rank')])
+    """
 
     point: RunPoint
     variables: dict[str, Any]  # as written (a templated value stays its template text)

@@ -55,7 +55,13 @@ class FileChange:
 
 @dataclass
 class CheckResult:
-    """How an output folder compares with a fresh render of its experiment."""
+    """How an output folder compares with a fresh render of its experiment.
+
+    Examples:
+        >>> result = check_experiment("experiment.yaml", against=Path("outputs/study"))  # doctest: +SKIP
+        >>> result.ok, result.changed, result.missing, result.extra  # doctest: +SKIP
+        (True, [], [], [])
+    """
 
     against: Path
     run_count: int

@@ -36,7 +36,13 @@ from .folders import match_run, read_config, recorded_inputs, run_ids
 
 @dataclass(frozen=True)
 class Difference:
-    """One leaf path that differs; *before*/*after* are `MISSING` when that side lacks the path."""
+    """One leaf path that differs; *before*/*after* are `MISSING` when that side lacks the path.
+
+    Examples:
+        >>> d = diff_runs(Path("outputs/study"), "run_001").differences[0]  # doctest: +SKIP
+        >>> d.dotted, d.change, d.before, d.after, d.origin.label()  # doctest: +SKIP
+        ('model.lora_rank', 'changed', 64, 16, 'variable: lora_rank')
+    """
 
     path: ConfigPath
     change: Change
@@ -83,7 +89,13 @@ class Side:
 
 @dataclass
 class DiffResult:
-    """Every difference of *after* against *before*, in config order."""
+    """Every difference of *after* against *before*, in config order.
+
+    Examples:
+        >>> result = diff_runs(Path("outputs/study"), "run_000", other="run_001")  # doctest: +SKIP
+        >>> [d.dotted for d in result.differences]  # doctest: +SKIP
+        ['output_dir', 'model.lora_rank']
+    """
 
     folder: Path
     before: Side

@@ -72,7 +72,14 @@ class ConfigResult:
 
 @dataclass
 class ValidationReport:
-    """Everything one validation found, over all configs checked."""
+    """Everything one validation found, over all configs checked.
+
+    Examples:
+        >>> from ttgen import find_configs, validate_configs
+        >>> report = validate_configs(find_configs(["tests/data/results_sweep/folder"]), level=1)
+        >>> report.ok, report.level, len(report.results)
+        (True, 1, 6)
+    """
 
     level: int
     torchtune_version: str | None = None

@@ -91,6 +91,10 @@ def find_configs(targets: Sequence[Path | str]) -> list[ConfigFile]:
     An output folder contributes ``configs/run_*.yaml``; a folder without
     ``configs/`` contributes its own ``run_*.yaml``. Raises `RunLookupError`
     for a missing path or a folder without configs (every such target at once).
+
+    Examples:
+        >>> [c.display for c in find_configs(["tests/data/results_sweep/folder"])][:2]
+        ['tests/data/results_sweep/folder/configs/run_000.yaml', 'tests/data/results_sweep/folder/configs/run_001.yaml']
     """
     problems: list[Problem] = []
     found: list[ConfigFile] = []
@@ -240,6 +244,11 @@ def validate_output_folder(folder: Path, *, level: int | None = None,
 
     Used by ``render --validate`` on the temporary folder before it is renamed,
     so the report holds no temporary path.
+
+    Examples:
+        >>> report = validate_output_folder(Path("tests/data/results_sweep/folder"), level=1)
+        >>> report.ok, [r.file for r in report.results][:2]
+        (True, ['configs/run_000.yaml', 'configs/run_001.yaml'])
     """
     return validate_configs(_run_files(folder / CONFIGS_DIR, display_dir=CONFIGS_DIR), level=level,
                             progress=progress, note=note)
