@@ -42,6 +42,7 @@ class Experiment:
     sweep: dict[str, Any]
     output_base_dir: Path
     slurm: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None  # the evaluation: section as written (ttgen.plan.evaluation)
 
     @property
     def raw(self) -> bytes:
@@ -177,4 +178,5 @@ def load_experiment(path: Path, *, display: str | None = None) -> Experiment:
         sweep=dict(data.get("sweep") or {}),
         output_base_dir=folder / base_dir,
         slurm=data.get("slurm"),
+        evaluation=data.get("evaluation"),
     )

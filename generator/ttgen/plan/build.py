@@ -30,6 +30,7 @@ from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile
                       resolve_text, same_folder, shared_by_all, write_paths)
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .runs import Plan
+from .evaluation import evaluation_settings
 from .slurm import slurm_settings
 from .sweep import build_sweep
 
@@ -219,10 +220,11 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     if exp.slurm is not None and slurm:
         checked_slurm = slurm_settings(exp, base, problems=problems,
                                        run_count=len(sweep) if sweep is not None else None)
+    checked_evaluation = evaluation_settings(exp, base, problems=problems)
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
-                slurm=checked_slurm, folders=folders, tracker=tracker, placeholders=placeholders,
+                slurm=checked_slurm, evaluation=checked_evaluation, folders=folders, tracker=tracker, placeholders=placeholders,
                 _output_folder=folder,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.override(i) for i in range(len(v.values))) for v in resolved.variables))

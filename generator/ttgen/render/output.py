@@ -31,6 +31,7 @@ from ..validate.report import ValidationReport
 from ..validate.validator import validate_output_folder
 from .config_text import ConfigRenderer
 from .environment import load_template, make_environment
+from .evaluation import write_evaluations
 from .folder import AtomicFolder, reserve_folder
 from .mapping import mapping_rows
 from .slurm_scripts import write_slurm_scripts
@@ -228,8 +229,12 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             raise OutputError([Problem(f"template failed: {exc}", pos=SourcePos(getattr(exc, "filename", None)
                                                                                 or CONFIG_TEMPLATE),
                                        hint="docs/output.md lists the variables a template receives")]) from None
+        evaluations = None
+        if plan.evaluation is not None:
+            evaluations = write_evaluations(plan, folder, final_dir=(final_dir or folder.target).resolve())
         if exp.slurm is not None:
-            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
+            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env,
+                                evaluations=evaluations)
         validation = None
         if validate:
             validation = validate_output_folder(folder.path(""), progress=progress, note=note)
