@@ -27,7 +27,7 @@ from ..inputs.catalog import load_catalog
 from ..inputs.experiment import Experiment
 from ..layout import BASELINE, eval_config_file, eval_log_dir
 from ..text import did_you_mean
-from ..tree import MISSING, dotted, iter_paths, lookup, split_dotted
+from ..tree import MISSING, display_path, dotted, iter_paths, lookup, split_dotted
 from .outputs import resolve_text
 
 INSPECT, TORCHTUNE = "inspect", "torchtune"
@@ -131,20 +131,20 @@ def evaluation_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemC
         if _is_file_task(written):
             if harness == TORCHTUNE:
                 problems.error(f"harness torchtune evaluates lm_eval tasks by name, not the task file {written!r}",
-                               pos=doc.pos(where), path=dotted(where[:3]),
+                               pos=doc.pos(where), path=display_path(where[:3]),
                                hint="use harness: inspect for Inspect AI task files, or name an lm_eval task "
                                     "(e.g. truthfulqa_mc2)")
                 continue
             file, at, name = written.partition("@")
             path = (exp.folder / Path(file).expanduser()).resolve()
             if not path.is_file():
-                problems.error(f"task file {file!r} not found ({path})", pos=doc.pos(where), path=dotted(where[:3]),
+                problems.error(f"task file {file!r} not found ({path})", pos=doc.pos(where), path=display_path(where[:3]),
                                hint="task files are relative to the folder of experiment.yaml")
                 continue
             target = str(path) + (at + name if at else "")
         elif args and harness == TORCHTUNE:
             problems.error("harness torchtune takes no task arguments", pos=doc.pos(where[:3] + ("args",)),
-                           path=dotted(where[:3]), hint="remove args:, or use harness: inspect")
+                           path=display_path(where[:3]), hint="remove args:, or use harness: inspect")
         tasks.append(EvalTask(i, written, target, args))
     names = [t.name for t in tasks]
     for t in tasks:
