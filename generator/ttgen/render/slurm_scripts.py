@@ -125,7 +125,7 @@ def _write_eval_scripts(settings: SlurmSettings, folder: AtomicFolder, *, contex
     templates (a slurm.template of the user's shapes the training scripts only)."""
     final_dir = Path(context["output_dir"])
     log_dir, id_width = Path(context["log_dir"]), context["id_width"]
-    commands = [(run_id, [(e.program, e.argv) for e in found]) for run_id, found in evaluations.items()]
+    commands = [(run_id, [(e.program, e.log_dir, e.argv) for e in found]) for run_id, found in evaluations.items()]
     eval_context = dict(context, eval_mark=EVAL_MARK, base_file=str(final_dir / BASE_FILE),
                         eval_programs=sorted({e.program for found in evaluations.values() for e in found}),
                         evaluations=[c for c in commands if c[0] != BASELINE])
