@@ -83,7 +83,7 @@ def read_scores(folder: Path) -> list[EvalScore]:
     (hint: install the eval extra) when logs exist but inspect_ai is not installed, or a log
     cannot be read.
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # log_path: absolute
     places = [(run_id, epoch, files) for run_id, epoch, where in _log_folders(folder) if (files := _log_files(where))]
     if not places:
         return []
