@@ -103,7 +103,7 @@ def test_every_run_epoch_and_task_is_listed_with_its_checkpoint_and_command(tmp_
     assert dry.code == 0, dry.err
     lines = dry.out.splitlines()
     assert lines[0].startswith("sbatch --parsable --array=0-1 --partition=debug") and lines[0].endswith("submit_array.sh")
-    assert lines[1].startswith("sbatch --parsable --dependency=aftercorr:<training job> --array=0-1 "
+    assert lines[1].startswith("sbatch --parsable '--dependency=aftercorr:<training job>' --array=0-1 "
                                "--kill-on-invalid-dep=yes --partition=debug")
     assert lines[1].endswith("evaluate_array.sh") and lines[2].endswith("evaluate_baseline.sh")
 
