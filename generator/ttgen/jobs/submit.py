@@ -5,7 +5,9 @@ array of the chosen runs, task i running run i (``--array=0,3-5``), the script's
 ``%max_parallel`` kept. Runs at or above the cluster's MaxArraySize go into further
 arrays with ``TTGEN_RUN_OFFSET`` (task i runs run i + offset), each waiting for the
 one before (``--dependency=afterany``), so nothing has to stay resident. Every call
-is recorded (`ttgen.jobs.record`).
+is recorded (`ttgen.jobs.record`). A folder that evaluates its runs (docs/evaluating.md)
+gets, after each training array, its evaluation array (task i waits for training task i:
+``--dependency=aftercorr``), and the baseline's evaluation once.
 
 It refuses, naming the runs, when one of them has a live job, or when its
 output_dir already holds files (a run that trained would be overwritten); ``force``
