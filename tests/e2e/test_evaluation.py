@@ -312,3 +312,18 @@ def test_submit_chains_evaluation_after_training_and_status_shows_both(
         "baseline": "COMPLETED", "run_000": "COMPLETED", "run_001": "CANCELLED"}
     assert [(s.run_id, s.epoch, s.metric) for s in read_scores(out) if s.metric == "accuracy"] == [
         ("baseline", None, "accuracy"), ("run_000", 0, "accuracy")]
+
+
+def test_an_evaluated_folder_is_rendered_again_from_its_copy_by_resubmit_and_diff(tmp_path: Path) -> None:
+    """The folder's copy of experiment.yaml is not beside the task files: the targets recorded in
+    evaluations.yaml are used, so `resubmit --set` changes only the run's config."""
+    from ttgen.jobs.resubmit import apply_changes
+
+    assert render(tmp_path, "  tasks: [tasks/t.py]\n  baseline: true\n", extra="slurm: {}\n").code == 0
+    out = tmp_path / "out"
+    before = (out / "evaluation/evaluations.yaml").read_text(encoding="utf-8")
+    changed = apply_changes(out, {"run_001": {"batch_size": 1}})
+    assert changed == ["configs/run_001.yaml", "configs/run_mapping.yaml"]
+    assert (out / "evaluation/evaluations.yaml").read_text(encoding="utf-8") == before
+    diff = run_cli("diff", "run_000", "run_001", "--dir", out)
+    assert diff.code == 0 and "warning" not in diff.err, diff.err

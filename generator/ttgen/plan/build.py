@@ -95,7 +95,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
                     base: BaseConfig | None = None, slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
                     run_changes: Mapping[str, Mapping[str, object]] | None = None,
-                    overrides: Sequence[str] = ()) -> Plan:
+                    overrides: Sequence[str] = (), evaluation: bool = True,
+                    eval_tasks: Mapping[str, str] | None = None) -> Plan:
     """Load and check an experiment; raises a `UserError` listing every problem found.
 
     This is ``ttgen render --dry-run`` without the printing: nothing is written.
@@ -118,6 +119,9 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     (a key starting with ``+`` may be new); they are applied last, with origin "resubmit".
     *overrides*: command-line overrides (``epochs=1``, ``+new.key=1``, ``~profiler``,
     `ttgen.plan.command_line`), resolved and checked like controls, with origin "command line".
+    *evaluation*: False skips the evaluation: section (``ttgen diff`` compares configs only).
+    *eval_tasks*: task files as rendered before, ``{as written: absolute target}`` (an output
+    folder's copy of experiment.yaml is not beside the task files it names; ``ttgen resubmit``).
     """
     exp = load_experiment(Path(experiment_path), display=str(experiment_path))
     base = base if base is not None else load_base_config(exp)
@@ -220,7 +224,8 @@ def plan_experiment(experiment_path: Path | str, *, max_runs: int | None = None,
     if exp.slurm is not None and slurm:
         checked_slurm = slurm_settings(exp, base, problems=problems,
                                        run_count=len(sweep) if sweep is not None else None)
-    checked_evaluation = evaluation_settings(exp, base, problems=problems)
+    checked_evaluation = evaluation_settings(exp, base, problems=problems, recorded=eval_tasks) \
+        if evaluation else None
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,

@@ -19,7 +19,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import BaseConfigError, Problem, ProblemCollector, SourcePos
 from ..inputs.base import BaseConfig
@@ -93,7 +93,8 @@ class Evaluation:
 
     def to_entry(self) -> dict[str, Any]:
         """Its entry in evaluation/evaluations.yaml."""
-        entry: dict[str, Any] = {"epoch": self.epoch, "task": self.task.written, "task_name": self.task.name,
+        entry: dict[str, Any] = {"epoch": self.epoch, "task": self.task.written, "task_target": self.task.target,
+                                 "task_name": self.task.name,
                                  "harness": self.harness, "checkpoint_dir": self.checkpoint_dir,
                                  "log_dir": self.log_dir, "command": [self.program, *self.argv]}
         if self.task.args:
@@ -115,8 +116,12 @@ def _family(tree: dict[str, Any]) -> str | None:
     return parts[2] if len(parts) >= 4 and parts[:2] == ["torchtune", "models"] else None
 
 
-def evaluation_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector) -> EvalSettings | None:
-    """The checked evaluation: section, or None without one; problems go to *problems*."""
+def evaluation_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
+                        recorded: Mapping[str, str] | None = None) -> EvalSettings | None:
+    """The checked evaluation: section, or None without one; problems go to *problems*.
+
+    *recorded*: task files as an earlier render resolved them (``{as written: target}``), used
+    instead of resolving them again (an output folder's copy of experiment.yaml)."""
     section = exp.evaluation
     if section is None:
         return None
@@ -128,7 +133,9 @@ def evaluation_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemC
         args = dict(item.get("args") or {}) if isinstance(item, dict) else {}
         where = SECTION + ("tasks", i) + (() if isinstance(item, str) else ("task",))
         target = written
-        if _is_file_task(written):
+        if recorded and written in recorded:
+            target = recorded[written]
+        elif _is_file_task(written):
             if harness == TORCHTUNE:
                 problems.error(f"harness torchtune evaluates lm_eval tasks by name, not the task file {written!r}",
                                pos=doc.pos(where), path=display_path(where[:3]),

@@ -282,7 +282,8 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
                       validate: bool = False, base: BaseConfig | None = None,
                       run_changes: Mapping[str, Mapping[str, object]] | None = None,
                       overrides: Sequence[str] = (), progress: Callable[[str, int, int], None] | None = None,
-                      note: Callable[[str], None] | None = None, check_values: bool = True) -> RenderResult:
+                      note: Callable[[str], None] | None = None, check_values: bool = True,
+                      eval_tasks: Mapping[str, str] | None = None) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
     Examples:
@@ -296,6 +297,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
     *progress*: called with the stage (``rendering``, ``validating``), the configs done so far and the
     total, after each config; *note*: called with a one-line note (while torch is imported).
+    *eval_tasks*: task files as rendered before (`ttgen.plan.build.plan_experiment`).
     *check_values*: False skips level 1's value checks of what experiment.yaml sets
     (`ttgen.validate.planned`), rendering values they would refuse, as ttgen did before them;
     ``ttgen validate`` still reports those values in the configs.
@@ -306,7 +308,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
-                           run_changes=run_changes, overrides=overrides)
+                           run_changes=run_changes, overrides=overrides, eval_tasks=eval_tasks)
     checked = _check_values(plan) if check_values else []
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings) + checked)
     if dry_run:
@@ -319,7 +321,7 @@ def render_experiment(experiment_path: Path | str, *, out: Path | str | None = N
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
             plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
-                                   base=base, run_changes=run_changes, overrides=overrides)
+                                   base=base, run_changes=run_changes, overrides=overrides, eval_tasks=eval_tasks)
             result.plan = plan
     else:
         target = Path(out)

@@ -134,7 +134,7 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], o
         # The folder holds a render that succeeded, with whatever --max-runs it was given.
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
                                output_folder=output_folder,
-                               base=recorded_base_config(folder, recorded), slurm=False,
+                               base=recorded_base_config(folder, recorded), slurm=False, evaluation=False,
                                run_changes=record.changes, overrides=record.overrides)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)
