@@ -327,3 +327,11 @@ def test_an_evaluated_folder_is_rendered_again_from_its_copy_by_resubmit_and_dif
     assert (out / "evaluation/evaluations.yaml").read_text(encoding="utf-8") == before
     diff = run_cli("diff", "run_000", "run_001", "--dir", out)
     assert diff.code == 0 and "warning" not in diff.err, diff.err
+
+
+def test_force_never_replaces_a_folder_whose_evaluations_wrote_logs(tmp_path: Path) -> None:
+    assert render(tmp_path, "  tasks: [tasks/t.py]\n").code == 0
+    write(tmp_path / "out/evaluation/logs/run_000/epoch_0/x.eval", "a log")
+    again = run_cli("render", tmp_path / "experiment.yaml", "--out", tmp_path / "out", "--force")
+    assert again.code == 1 and "holds the logs of its evaluations" in again.err, again.err
+    assert (tmp_path / "out/evaluation/logs/run_000/epoch_0/x.eval").read_text() == "a log"

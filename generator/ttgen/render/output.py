@@ -18,7 +18,7 @@ import jinja2
 from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
-from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
+from ..layout import (BASE_FILE, CONFIGS_DIR, EVAL_LOG_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       config_file)
 from ..plan.build import plan_experiment
 from ..plan.identity import IDENTITY_KEY
@@ -124,6 +124,12 @@ def _refuse_replacing(plan: Plan, target: Path, env: jinja2.Environment) -> None
         # Training results (checkpoints, logs) of the folder's runs: never thrown away with the configs.
         refuse(f"whose {RUNS_DIR}/ holds what its runs wrote while training",
                hint="render into another folder with --out, or move the runs' results away first if you mean "
+                    "to replace them")
+    logs = target / EVAL_LOG_DIR
+    if logs.is_dir() and any(logs.iterdir()):
+        # Evaluation results (Inspect AI's logs) are results too.
+        refuse(f"whose {EVAL_LOG_DIR}/ holds the logs of its evaluations",
+               hint="render into another folder with --out, or move the evaluation logs away first if you mean "
                     "to replace them")
 
 
