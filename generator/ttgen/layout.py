@@ -87,17 +87,20 @@ def run_script(run_id: str) -> str:
     return f"{SLURM_DIR}/submit_run_{run_id.removeprefix('run_')}.sh"
 
 
-def array_log(id_width: int, *, offset: int = 0, suffix: str = "out") -> str:
+def array_log(id_width: int, *, offset: int = 0, suffix: str = "out", prefix: str = "") -> str:
     """An array task's log file name pattern, relative to the output folder (``%A`` the array
     job, ``%<w>a`` the task, zero-padded). Task i runs run i + *offset* (chained arrays).
+    *prefix* ``eval_``: the evaluation array's (docs/evaluating.md).
 
     Examples:
         >>> array_log(3), array_log(4, offset=1001)
         ('slurm/logs/run_%3a-%A.out', 'slurm/logs/from_run_1001_task_%a-%A.out')
+        >>> array_log(3, prefix="eval_"), array_log(4, offset=1001, prefix="eval_")
+        ('slurm/logs/eval_run_%3a-%A.out', 'slurm/logs/eval_from_run_1001_task_%a-%A.out')
     """
     if offset:
-        return f"{LOG_DIR}/from_run_{offset}_task_%a-%A.{suffix}"
-    return f"{LOG_DIR}/run_%{id_width}a-%A.{suffix}"
+        return f"{LOG_DIR}/{prefix}from_run_{offset}_task_%a-%A.{suffix}"
+    return f"{LOG_DIR}/{prefix}run_%{id_width}a-%A.{suffix}"
 
 
 def marker_file(run_id: str, job: str, what: str) -> str:
@@ -133,18 +136,6 @@ def eval_config_file(run_id: str, epoch: int | None, task_index: int) -> str:
     """
     at = "" if epoch is None else f"-epoch_{epoch}"
     return f"{EVAL_CONFIGS_DIR}/{run_id}{at}-task_{task_index}.yaml"
-
-
-def eval_array_log(id_width: int, *, offset: int = 0, suffix: str = "out") -> str:
-    """An evaluation array task's log file pattern, relative to the output folder (as `array_log`).
-
-    Examples:
-        >>> eval_array_log(3), eval_array_log(4, offset=1001)
-        ('slurm/logs/eval_run_%3a-%A.out', 'slurm/logs/eval_from_run_1001_task_%a-%A.out')
-    """
-    if offset:
-        return f"{LOG_DIR}/eval_from_run_{offset}_task_%a-%A.{suffix}"
-    return f"{LOG_DIR}/eval_run_%{id_width}a-%A.{suffix}"
 
 
 def output_folder_name(name: str, now: _dt.datetime) -> str:

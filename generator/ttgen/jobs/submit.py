@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import JobsError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, BASELINE, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT, LOG_DIR, array_log, eval_array_log
+from ..layout import ARRAY_SCRIPT, BASELINE, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT, EVAL_MARK, LOG_DIR, array_log
 from ..plan.sweep import run_id_width
 from ..render.slurm_scripts import log_path
 from ..review.folders import read_run_mapping
@@ -169,13 +169,13 @@ def eval_calls(folder: Path, calls: list[SbatchCall], *, run_count: int,
     width = run_id_width(run_count)
     found = []
     for call in calls:
-        log = eval_array_log(width, offset=call.offset)
+        log = array_log(width, offset=call.offset, prefix=EVAL_MARK)
         args = [f"--array={call.array}", "--kill-on-invalid-dep=yes"]
         if call.offset:
             logs = (folder / log).resolve().parent
             args += [f"--export=ALL,TTGEN_RUN_OFFSET={call.offset}",
                      f"--output={log_path(logs, Path(log).name)}",
-                     f"--error={log_path(logs, Path(eval_array_log(width, offset=call.offset, suffix='err')).name)}"]
+                     f"--error={log_path(logs, Path(array_log(width, offset=call.offset, suffix='err', prefix=EVAL_MARK)).name)}"]
         found.append(SbatchCall([*args, *sbatch_args], script, call.runs, call.tasks, call.array, call.offset, log,
                                 after_previous=True, dependency="aftercorr"))
     return found

@@ -24,7 +24,7 @@ import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
 from ..layout import (ARRAY_SCRIPT, BASE_FILE, BASELINE, CONFIGS_DIR, ENDED, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT, EVAL_MARK,
-                      LOG_DIR, STARTED, STATE_DIR, array_log, config_file, eval_array_log, run_script)
+                      LOG_DIR, STARTED, STATE_DIR, array_log, config_file, run_script)
 from ..plan.evaluation import Evaluation
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
@@ -134,8 +134,8 @@ def _write_eval_scripts(settings: SlurmSettings, folder: AtomicFolder, *, contex
         eval_context, array=True, run=None, script=str(final_dir / EVAL_ARRAY_SCRIPT),
         directives=_directives(settings, job_name=name, first=[
             ("array", f"0-{context['run_count'] - 1}{throttle}"),
-            ("output", log_path(log_dir, Path(eval_array_log(id_width)).name)),
-            ("error", log_path(log_dir, Path(eval_array_log(id_width, suffix="err")).name))]))
+            ("output", log_path(log_dir, Path(array_log(id_width, prefix=EVAL_MARK)).name)),
+            ("error", log_path(log_dir, Path(array_log(id_width, suffix="err", prefix=EVAL_MARK)).name))]))
     _write_script(folder, EVAL_ARRAY_SCRIPT, load_template(env, SLURM_EVAL_TEMPLATE), array_context)
     if BASELINE in evaluations:
         baseline_context = dict(
