@@ -215,6 +215,22 @@ def test_inspect_evaluates_the_trained_checkpoint_and_the_score_is_read_back(wor
     run_log = read_eval_log(str(scores[2].log_path), header_only=True)
     assert run_log.eval.model == "hf/outputs/train/tiny_eval/run_000/epoch_0"  # the run's own checkpoint
 
+    # `inspect eval` exits 0 when its task fails (transformers refuses temperature 0 while sampling):
+    # the job still fails, because no successful log was added, and read_scores skips the failed log.
+    failing = folder / "failing_eval.yaml"
+    failing.write_text((folder / "experiment.yaml").read_text(encoding="utf-8")
+                       .replace("    max_tokens: 8\n", "    max_tokens: 8\n    temperature: 0.0\n")
+                       .replace("    do_sample: false", "    do_sample: true"), encoding="utf-8")
+    failed_out = folder / "outputs" / "failing"
+    assert run_cli("render", failing, "--out", failed_out, cwd=folder).code == 0
+    job = subprocess.run(["bash", str(failed_out / "slurm/evaluate_array.sh")], cwd=folder, capture_output=True,
+                         text=True, env=dict(env, SLURM_ARRAY_TASK_ID="0"), timeout=RUN_TIMEOUT)
+    assert job.returncode == 1, job.stdout[-2000:] + job.stderr[-2000:]
+    assert "no successful Inspect AI log was added" in job.stderr
+    assert [p.read_text().split()[-1] for p in (failed_out / "slurm/state").glob("*.ended")] == ["exit=1"]
+    assert list((failed_out / "evaluation/logs/run_000/epoch_0").glob("*.eval")), "Inspect logged the failure"
+    assert read_scores(failed_out) == []
+
     # harness torchtune: the generated eleuther_eval config loads the trained checkpoint into its model.
     tuned = folder / "torchtune_eval.yaml"
     tuned.write_text((folder / "experiment.yaml").read_text(encoding="utf-8").split("evaluation:")[0]
