@@ -51,6 +51,7 @@ def render(tmp_path: Path, evaluation: str, *, extra: str = "", variables: str =
     ("  harness: torchtune\n  tasks: [hellaswag]\n  config: {batch_sise: 4}\n", "",
      "'batch_sise' is not a key of torchtune's llama3_2/evaluation", ":7:12:"),
     ("  tasks: [tasks/t.py]\n  config: {batch_size: 4}\n", "", "it needs harness: torchtune", ":6:11:"),
+    ("  tasks: [tasks/t.py@a, {task: tasks/t.py@a, args: {n: 1}}]\n", "", "task 'a' is listed twice", ":5:25:"),
     ("  tasks: [tasks/t.py]\n  epochs: [0, 3]\n", "controls: {epochs: 2}\n",
      "epoch 3 is evaluated, but the run trains 2 epochs", ":6:3:"),
     ("  tasks: [tasks/t.py]\n", "controls: {save_adapter_weights_only: true}\n",

@@ -153,13 +153,15 @@ def evaluation_settings(exp: Experiment, base: BaseConfig, *, problems: ProblemC
             problems.error("harness torchtune takes no task arguments", pos=doc.pos(where[:3] + ("args",)),
                            path=display_path(where[:3]), hint="remove args:, or use harness: inspect")
         tasks.append(EvalTask(i, written, target, args))
-    names = [t.name for t in tasks]
+    seen: set[str] = set()
     for t in tasks:
-        if names.count(t.name) > 1 and t.args == next(u.args for u in tasks if u.name == t.name) and \
-                names.index(t.name) != tasks.index(t):
-            problems.error(f"task {t.name!r} is listed twice with the same arguments",
-                           pos=doc.pos(SECTION + ("tasks", t.index)), path="evaluation.tasks",
-                           hint="remove the repeat")
+        # One run x epoch keeps its logs in one folder, told apart by the task's name only.
+        if t.name in seen:
+            problems.error(f"task {t.name!r} is listed twice: its logs could not be told apart",
+                           pos=doc.pos(SECTION + ("tasks", t.index)), path=f"evaluation.tasks[{t.index}]",
+                           hint="list each task once (to compare arguments, use a second experiment or a task "
+                                "file that defines two named tasks)")
+        seen.add(t.name)
     if harness == TORCHTUNE and section.get("generation"):
         problems.warn("generation settings are Inspect AI's; harness torchtune ignores them",
                       pos=doc.pos(SECTION + ("generation",)), path="evaluation.generation",
