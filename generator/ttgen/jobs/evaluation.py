@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from ..errors import JobsError, Problem, SourcePos
 from ..layout import BASELINE, EVAL_LOG_DIR
@@ -70,6 +71,7 @@ def _log_folders(folder: Path) -> list[tuple[str, int | None, Path]]:
 
 
 def _log_files(folder: Path) -> list[Path]:
+    """Files that may be Inspect logs (by suffix): whether inspect_ai is needed at all."""
     try:
         return sorted(Path(e.path) for e in os.scandir(folder) if e.is_file() and e.name.endswith(_LOG_SUFFIXES))
     except OSError:
@@ -90,12 +92,16 @@ def read_scores(folder: Path) -> list[EvalScore]:
     if importlib.util.find_spec("inspect_ai") is None:
         raise JobsError([Problem("this output folder holds Inspect AI logs, and reading them needs inspect_ai, which "
                                  "is not installed", pos=SourcePos(str(folder / EVAL_LOG_DIR)), hint=INSTALL_HINT)])
-    from inspect_ai.log import read_eval_log
+    from inspect_ai.log import list_eval_logs, read_eval_log
 
     scores: list[EvalScore] = []
     for run_id, epoch, files in places:
+        # Inspect's own listing tells its logs from other files (a notes.json beside them).
+        listed = list_eval_logs(str(files[0].parent), recursive=False)
+        logs = sorted(Path(unquote(urlparse(info.name).path)) if info.name.startswith("file:") else Path(info.name)
+                      for info in listed)
         newest: dict[str, tuple[str, Path, Any]] = {}  # task -> (created, file, results)
-        for path in files:
+        for path in logs:
             try:
                 log = read_eval_log(str(path), header_only=True)
             except Exception as exc:  # a truncated or foreign file: say which, never a traceback
