@@ -356,3 +356,26 @@ def test_force_never_replaces_a_folder_whose_evaluations_wrote_logs(tmp_path: Pa
     # What the evaluations write is not what the render wrote: `ttgen check` ignores it.
     check = run_cli("check", tmp_path / "experiment.yaml", "--against", tmp_path / "out")
     assert check.code == 0, check.out + check.err
+
+
+@pytest.mark.parametrize("ended, again", [("exit=0", False), ("exit=1", True), (None, True)])
+def test_the_baseline_is_submitted_until_it_has_succeeded(tmp_path: Path, ended: str | None, again: bool) -> None:
+    """Submitted once; again (by the next submit or resubmit) only when its job ended without success."""
+    from ttgen.jobs.cluster import Cluster
+    from ttgen.jobs.submit import submit_sweep
+
+    assert render(tmp_path, "  tasks: [tasks/t.py]\n  baseline: true\n", extra="slurm: {}\n").code == 0
+    out = tmp_path / "out"
+    record = {"version": 1, "job": "40", "kind": "evaluate", "time": "t", "command": ["sbatch"], "array": "",
+              "runs": {"baseline": "40"}, "log_pattern": "slurm/logs/eval_baseline-%j.out"}
+    write(out / "slurm/state/submissions.jsonl", json.dumps(record) + "\n")
+    write(out / "slurm/state/eval_baseline@40.started", "time=1 host=h job=40\n")
+    if ended is not None:
+        write(out / "slurm/state/eval_baseline@40.ended", f"time=9 {ended}\n")
+
+    def left_the_queue(argv: Any) -> Any:  # squeue: no live job; scontrol: SLURM's defaults
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    result = submit_sweep(out, dry_run=True, cluster=Cluster(runner=left_the_queue))
+    scripts = [Path(c.script).name for c in result.eval_calls]
+    assert scripts == ["evaluate_array.sh"] + (["evaluate_baseline.sh"] if again else [])

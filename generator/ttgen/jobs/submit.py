@@ -181,10 +181,19 @@ def eval_calls(folder: Path, calls: list[SbatchCall], *, run_count: int,
     return found
 
 
-def baseline_call(folder: Path, submissions: list[Submission], *, sbatch_args: Sequence[str] = ()) -> SbatchCall | None:
-    """The baseline's evaluation job, when the folder has one and it was never submitted."""
-    if not (folder / EVAL_BASELINE_SCRIPT).is_file() or BASELINE in latest_jobs(submissions, evaluation=True):
+def baseline_call(folder: Path, submissions: list[Submission], *, cluster: Cluster,
+                  sbatch_args: Sequence[str] = ()) -> SbatchCall | None:
+    """The baseline's evaluation job, when the folder has one that never succeeded: never submitted,
+    or its newest job left the queue without ending with exit 0 (its markers say how it ended)."""
+    if not (folder / EVAL_BASELINE_SCRIPT).is_file():
         return None
+    latest = latest_jobs(submissions, evaluation=True).get(BASELINE)
+    if latest is not None:
+        job = latest[1]
+        attempt = read_markers(folder).get((EVAL_MARK + BASELINE, job))
+        if (attempt is not None and attempt.ended is not None and attempt.exit_code == 0) or \
+                job in cluster.squeue([job]):
+            return None
     return SbatchCall(list(sbatch_args), str((folder / EVAL_BASELINE_SCRIPT).resolve()), [BASELINE], [], "", 0,
                       f"{LOG_DIR}/eval_{BASELINE}-%j.out", after_previous=False)
 
@@ -309,7 +318,7 @@ def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Se
     calls = plan_calls(folder, selected, run_ids=run_ids, max_array_size=cluster.max_array_size(),
                        sbatch_args=sbatch_args)
     evaluations = eval_calls(folder, calls, run_count=len(run_ids), sbatch_args=sbatch_args)
-    baseline = baseline_call(folder, read(folder), sbatch_args=sbatch_args)
+    baseline = baseline_call(folder, read(folder), cluster=cluster, sbatch_args=sbatch_args)
     result = SubmitResult(folder, calls, dry_run=dry_run, warnings=warnings,
                           eval_calls=evaluations + ([baseline] if baseline else []))
     if dry_run:
