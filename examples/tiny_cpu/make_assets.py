@@ -5,7 +5,9 @@
 No download, no GPU, about a second after torch is imported. The files are:
 
     FOLDER/model/model.safetensors   a randomly initialised 2-layer Llama-3.2-style model
-    FOLDER/model/config.json         the HF config FullModelHFCheckpointer reads
+    FOLDER/model/config.json         the HF config FullModelHFCheckpointer (and transformers) reads
+    FOLDER/model/tokenizer.json      the same byte-level tokenizer for Hugging Face `transformers`
+    FOLDER/model/tokenizer_config.json   (so Inspect AI's hf provider loads model and tokenizer offline)
     FOLDER/tokenizer.model           a byte-level tiktoken BPE file (256 ranks, no merges)
     FOLDER/special_tokens.json       Llama 3's special tokens at ids 256.., in HF tokenizer.json form
     FOLDER/data.json                 32 short alpaca-style {instruction, input, output} records
@@ -93,14 +95,58 @@ def hf_config(dims: TinyDims) -> dict[str, object]:
         "num_key_value_heads": dims.num_kv_heads,
         "head_dim": dims.head_dim,
         "vocab_size": dims.vocab_size,
-        "max_position_embeddings": dims.max_seq_len,
+        "max_position_embeddings": 131072,  # as Llama 3.2 (RoPE scaling needs it above 8192); torchtune reads max_seq_len
         "rms_norm_eps": 1e-5,
         "rope_theta": 500000.0,
         "tie_word_embeddings": True,
         "torch_dtype": "float32",
         "bos_token_id": 256,
         "eos_token_id": 257,
+        # torchtune's llama3_2 builder scales RoPE as Llama 3.1 does: the same model in transformers.
+        "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 8192},
     }
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's printable stand-in character for each byte (what a byte-level BPE vocabulary holds)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = {b: chr(b) for b in printable}, 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return chars
+
+
+# What the tiny model was trained on (alpaca_dataset's prompt), so Inspect AI's chat messages reach it in that form.
+CHAT_TEMPLATE = ("{% for message in messages %}{% if message['role'] == 'user' %}Below is an instruction that "
+                 "describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+                 "{{ message['content'] }}\n\n{% endif %}{% endfor %}{% if add_generation_prompt %}### Response:\n"
+                 "{% endif %}")
+
+
+def write_hf_tokenizer(checkpoint_dir: Path) -> Path:
+    """The tokenizer of `write_tokenizer` for Hugging Face: byte b is token b, the special tokens 256..
+
+    Built locally with the `tokenizers` library (no download): a byte-level BPE without merges,
+    so transformers and torchtune's tiktoken file split every text into the same ids.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {char: b for b, char in _bytes_to_unicode().items()}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([AddedToken(name, special=True, normalized=False) for name in SPECIAL_TOKENS])
+    assert [tokenizer.token_to_id(name) for name in SPECIAL_TOKENS] == list(range(256, 256 + len(SPECIAL_TOKENS)))
+    path = checkpoint_dir / "tokenizer.json"
+    tokenizer.save(str(path))
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": SPECIAL_TOKENS[0],
+              "eos_token": SPECIAL_TOKENS[1], "model_max_length": DIMS.max_seq_len, "chat_template": CHAT_TEMPLATE}
+    (checkpoint_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def write_model(folder: Path, dims: TinyDims = DIMS, *, seed: int = SEED) -> Path:
@@ -159,7 +205,9 @@ def make_assets(folder: Path | str) -> Assets:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer, special = write_tokenizer(folder)
-    return Assets(folder=folder, checkpoint_dir=write_model(folder), tokenizer=tokenizer, special_tokens=special,
+    checkpoint_dir = write_model(folder)
+    write_hf_tokenizer(checkpoint_dir)
+    return Assets(folder=folder, checkpoint_dir=checkpoint_dir, tokenizer=tokenizer, special_tokens=special,
                   dataset=write_dataset(folder / "data.json"))
 
 

@@ -11,6 +11,11 @@
   slurm/submit_array.sh     with a slurm: section, and slurm/submit_run_000.sh per run
   slurm/logs/               created empty; jobs write their logs here
   slurm/state/              created empty; jobs write start/end markers, `ttgen submit` its record
+  evaluation/evaluations.yaml   with an evaluation: section, every run x epoch x task to evaluate
+  evaluation/configs/       harness torchtune: one eleuther_eval config per evaluation
+  evaluation/logs/<run_id>/epoch_<N>/   created empty; Inspect AI writes its logs here (baseline/ for the base)
+  slurm/evaluate_array.sh   with both sections: task i evaluates run i after training task i; and
+  slurm/evaluate_baseline.sh    with baseline: true, the base model's evaluation
   results/report.html       written by `ttgen report` (default place), never by a render
   results/cache/run_000.json  `ttgen results`' summaries of finished metric logs
 ```
@@ -64,6 +69,16 @@ def group_array_script(label: str) -> str:
     return f"{SLURM_DIR}/submit_array_{label}.sh"
 
 
+# Evaluation (docs/evaluating.md): what is evaluated, and where Inspect AI writes its logs.
+EVAL_DIR = "evaluation"
+EVAL_FILE = f"{EVAL_DIR}/evaluations.yaml"
+EVAL_CONFIGS_DIR = f"{EVAL_DIR}/configs"
+EVAL_LOG_DIR = f"{EVAL_DIR}/logs"  # created empty; `ttgen check` ignores what appears in it
+EVAL_ARRAY_SCRIPT = f"{SLURM_DIR}/evaluate_array.sh"
+EVAL_BASELINE_SCRIPT = f"{SLURM_DIR}/evaluate_baseline.sh"
+BASELINE = "baseline"  # the run id of the untouched base model's evaluation
+EVAL_MARK = "eval_"  # an evaluation job's markers: eval_<run_id>@<job>.started / .ended
+
 CONFIG_GLOB = "run_*.yaml"
 CONFIG_NAME = re.compile(r"run_[0-9]+\.yaml")  # a run's config; not run_mapping.yaml
 
@@ -105,17 +120,20 @@ def run_script(run_id: str) -> str:
     return f"{SLURM_DIR}/submit_run_{run_id.removeprefix('run_')}.sh"
 
 
-def array_log(id_width: int, *, offset: int = 0, suffix: str = "out") -> str:
+def array_log(id_width: int, *, offset: int = 0, suffix: str = "out", prefix: str = "") -> str:
     """An array task's log file name pattern, relative to the output folder (``%A`` the array
     job, ``%<w>a`` the task, zero-padded). Task i runs run i + *offset* (chained arrays).
+    *prefix* ``eval_``: the evaluation array's (docs/evaluating.md).
 
     Examples:
         >>> array_log(3), array_log(4, offset=1001)
         ('slurm/logs/run_%3a-%A.out', 'slurm/logs/from_run_1001_task_%a-%A.out')
+        >>> array_log(3, prefix="eval_"), array_log(4, offset=1001, prefix="eval_")
+        ('slurm/logs/eval_run_%3a-%A.out', 'slurm/logs/eval_from_run_1001_task_%a-%A.out')
     """
     if offset:
-        return f"{LOG_DIR}/from_run_{offset}_task_%a-%A.{suffix}"
-    return f"{LOG_DIR}/run_%{id_width}a-%A.{suffix}"
+        return f"{LOG_DIR}/{prefix}from_run_{offset}_task_%a-%A.{suffix}"
+    return f"{LOG_DIR}/{prefix}run_%{id_width}a-%A.{suffix}"
 
 
 def marker_file(run_id: str, job: str, what: str) -> str:
@@ -130,6 +148,27 @@ def marker_file(run_id: str, job: str, what: str) -> str:
         'slurm/state/run_003@123_3.started'
     """
     return f"{STATE_DIR}/{run_id}@{job}.{what}"
+
+
+def eval_log_dir(run_id: str, epoch: int | None) -> str:
+    """Where Inspect AI writes the logs of one run's epoch (or of the baseline, epoch None).
+
+    Examples:
+        >>> eval_log_dir("run_003", 1), eval_log_dir(BASELINE, None)
+        ('evaluation/logs/run_003/epoch_1', 'evaluation/logs/baseline')
+    """
+    return f"{EVAL_LOG_DIR}/{run_id}" if epoch is None else f"{EVAL_LOG_DIR}/{run_id}/epoch_{epoch}"
+
+
+def eval_config_file(run_id: str, epoch: int | None, task_index: int) -> str:
+    """harness torchtune: the eleuther_eval config of one run x epoch x task.
+
+    Examples:
+        >>> eval_config_file("run_003", 1, 0), eval_config_file(BASELINE, None, 2)
+        ('evaluation/configs/run_003-epoch_1-task_0.yaml', 'evaluation/configs/baseline-task_2.yaml')
+    """
+    at = "" if epoch is None else f"-epoch_{epoch}"
+    return f"{EVAL_CONFIGS_DIR}/{run_id}{at}-task_{task_index}.yaml"
 
 
 def output_folder_name(name: str, now: _dt.datetime) -> str:

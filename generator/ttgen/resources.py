@@ -22,6 +22,8 @@ MAPPING_TEMPLATE = "run_mapping.yaml.j2"
 MANIFEST_TEMPLATE = "manifest.yaml.j2"
 SLURM_ARRAY_TEMPLATE = "slurm_array.sh.j2"
 SLURM_RUN_TEMPLATE = "slurm_run.sh.j2"
+SLURM_EVAL_TEMPLATE = "slurm_eval.sh.j2"
+SLURM_EVAL_BASELINE_TEMPLATE = "slurm_eval_baseline.sh.j2"
 
 EXPERIMENT_SCHEMA = "experiment.schema.json"
 

@@ -633,6 +633,36 @@ def test_status_of_a_rendered_sweep(tmp_path: Path) -> None:
     assert [r["state"] for r in doc["runs"]] == ["COMPLETED", "NOT_SUBMITTED"]
 
 
+def test_status_of_an_evaluated_sweep(tmp_path: Path) -> None:
+    """With an evaluation: section: each run's evaluation state, the baseline's, and their counts."""
+    write(tmp_path / "task.py", "# an Inspect AI task file\n")
+    exp = write(tmp_path / "experiment.yaml", "experiment: {name: s, framework: torchtune}\nframework_config: "
+                "{base_config: llama3_2/1B_lora_single_device}\nvariables: {lora_rank: [4, 8]}\nslurm: {}\n"
+                "evaluation: {tasks: [task.py], baseline: true}\n")
+    assert run_cli("render", exp, "--out", tmp_path / "out").code == 0
+    state = tmp_path / "out/slurm/state"
+    (state / "run_000@5_0.started").write_text("time=1 host=h job=5_0\n")
+    (state / "run_000@5_0.ended").write_text("time=9 exit=0\n")
+    (state / "eval_run_000@6_0.started").write_text("time=10 host=h job=6_0\n")
+    (state / "eval_run_000@6_0.ended").write_text("time=19 exit=0\n")
+    record = {"version": 1, "job": "6", "kind": "evaluate", "time": "t", "command": ["sbatch"], "array": "0",
+              "runs": {"run_000": "6_0"}, "log_pattern": "slurm/logs/eval_run_%3a-%A.out", "after": "5"}
+    (state / "submissions.jsonl").write_text(json.dumps(record) + "\n")
+    done = run_cli("status", tmp_path / "out", "--json")
+    assert done.code == 0, done.err
+    doc = json.loads(done.out)
+    assert_valid("status", doc)
+    assert doc["evaluates"] is True and doc["baseline"]["state"] == "NOT_SUBMITTED"
+    assert [r["evaluation"]["state"] for r in doc["runs"]] == ["COMPLETED", "NOT_SUBMITTED"]
+    assert doc["runs"][0]["evaluation"]["elapsed_seconds"] == 9 and doc["runs"][0]["evaluation"]["job"] == "6_0"
+    assert doc["eval_counts"] == {"NOT_SUBMITTED": 2, "COMPLETED": 1}
+    broken = copy.deepcopy(doc)
+    broken["runs"][0]["evaluation"]["state"] = "DONE"
+    assert_invalid("status", broken)
+    text = run_cli("status", tmp_path / "out").out
+    assert "EVAL" in text.splitlines()[0] and "evaluations: 2 NOT_SUBMITTED, 1 COMPLETED" in text
+
+
 def test_status_without_an_output_folder_prints_the_failure_document(tmp_path: Path) -> None:
     done = run_cli("status", tmp_path / "nowhere", "--json")
     assert done.code == 1

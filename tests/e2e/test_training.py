@@ -104,7 +104,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     print(f"make_assets.py: {time.monotonic() - started:.1f} s")
     assets = root / "tiny_cpu" / "assets"
     assert sorted(p.relative_to(assets).as_posix() for p in assets.rglob("*") if p.is_file()) == [
-        "data.json", "model/config.json", "model/model.safetensors", "special_tokens.json", "tokenizer.model"]
+        "data.json", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
+        "model/tokenizer_config.json", "special_tokens.json", "tokenizer.model"]
     assert len(json.loads((assets / "data.json").read_text(encoding="utf-8"))) == 32
     return Workspace(root=root, env=env)
 

@@ -143,7 +143,8 @@ with contextlib.redirect_stdout(io.StringIO()):
         main({argv!r})
     except SystemExit:
         pass
-heavy = ("jinja2", "jsonschema", "deepdiff", "omegaconf", "torch", "torchtune", "matplotlib", "numpy", "pandas")
+heavy = ("jinja2", "jsonschema", "deepdiff", "omegaconf", "torch", "torchtune", "matplotlib", "numpy", "pandas",
+         "inspect_ai", "transformers")
 print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -166,3 +167,31 @@ print(code, sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0 []"
+
+
+def test_rendering_and_status_of_an_evaluated_sweep_import_no_eval_library(tmp_path: Path) -> None:
+    """An evaluation: section is rendered, and its states read, without torch, inspect_ai or transformers
+    (the eval extra is needed where evaluations run and where their scores are read, nowhere else)."""
+    (tmp_path / "task.py").write_text("# an Inspect AI task file\n")
+    (tmp_path / "experiment.yaml").write_text(
+        "experiment: {name: e, framework: torchtune}\nframework_config: {base_config: llama3_2/1B_lora_single_device}"
+        "\nvariables: {lora_rank: [4, 8]}\nslurm: {}\nevaluation: {tasks: [task.py], baseline: true}\n")
+    code = f"""
+import contextlib, io, sys
+from ttgen.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    for argv in (["render", {str(tmp_path / "experiment.yaml")!r}, "--out", {str(tmp_path / "out")!r}],
+                 ["status", {str(tmp_path / "out")!r}, "--json"]):
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+from ttgen.jobs.evaluation import read_scores
+assert read_scores({str(tmp_path / "out")!r}) == []
+heavy = ("torch", "torchtune", "inspect_ai", "transformers", "matplotlib")
+print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "slurm" / "evaluate_array.sh").is_file(), done.stderr
+    assert done.stdout.strip() == "[]"

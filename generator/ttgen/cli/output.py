@@ -27,7 +27,7 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # The version of each command's JSON document; raise one when its shape changes.
 # diff and check are at 2: version 1 was their shape before the common envelope.
-JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1, "status": 1, "results": 1}
+JSON_VERSIONS = {"render": 1, "diff": 2, "check": 2, "validate": 1, "ls": 1, "status": 2, "results": 1}
 
 
 def print_problems(problems: Sequence[Problem]) -> None:

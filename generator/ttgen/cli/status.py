@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("status", help="show the state of every run of a submitted sweep",
                        description="One row per run of DIR: its variables, state (NOT_SUBMITTED, PENDING, RUNNING, "
                                    "COMPLETED, FAILED, OUT_OF_MEMORY, TIMEOUT, CANCELLED), elapsed time, exit code, "
-                                   "last logged step and loss, and its log; then a count per state.",
+                                   "last logged step and loss, its evaluation's state (EVAL, when the folder "
+                                   "evaluates runs) and its log; then a count per state.",
                        epilog="examples:\n  ttgen status outputs/study_20261204_101500\n"
                               "  ttgen status --watch\n  ttgen status DIR --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,11 +48,17 @@ def table(status: SweepStatus) -> list[list[str]]:
     names: list[str] = []
     for row in status.runs:
         names += [n for n in row.variables if n not in names]
-    rows = [["RUN", *(n.upper() for n in names), "STATE", "ELAPSED", "EXIT", "STEP", "LOSS", "LOG"]]
+    evaluated = ["EVAL"] if status.evaluates else []
+    rows = [["RUN", *(n.upper() for n in names), "STATE", "ELAPSED", "EXIT", "STEP", "LOSS", *evaluated, "LOG"]]
     for r in status.runs:
         rows.append([r.run_id, *(flow_text(r.variables[n]) if n in r.variables else "-" for n in names), r.state,
                      elapsed_text(r.elapsed), "-" if r.exit_code is None else str(r.exit_code),
-                     "-" if r.step is None else str(r.step), _loss(r.loss), r.log or "-"])
+                     "-" if r.step is None else str(r.step), _loss(r.loss),
+                     *([r.evaluation.state if r.evaluation else "-"] if evaluated else []), r.log or "-"])
+    if status.baseline is not None:
+        b = status.baseline
+        rows.append(["baseline", *("-" for _ in names), "-", elapsed_text(b.elapsed),
+                     "-" if b.exit_code is None else str(b.exit_code), "-", "-", b.state, b.log or "-"])
     return rows
 
 
@@ -60,7 +67,9 @@ def _show(status: SweepStatus, *, as_json: bool) -> None:
     if as_json:
         print_json(envelope("status", ok=True, warnings=status.warnings, folder=str(status.folder),
                             accounting=status.accounting, counts=status.counts,
-                            runs=[r.to_json() for r in status.runs]))
+                            runs=[r.to_json() for r in status.runs], evaluates=status.evaluates,
+                            eval_counts=status.eval_counts,
+                            baseline=status.baseline.to_json() if status.baseline is not None else None))
         return
     print(format_columns(table(status), width=terminal_width()))
     print(status.summary())
@@ -74,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     while True:
         status = sweep_status(folder)
         _show(status, as_json=args.json)
-        if not args.watch or all(r.state in FINISHED for r in status.runs):
+        if not args.watch or all(r.state in FINISHED and (r.evaluation is None or r.evaluation.state in FINISHED
+                                                          or r.evaluation.state == "NOT_SUBMITTED")
+                                 for r in status.runs):
             return EXIT_OK
         time.sleep(max(1.0, args.watch))
         print()

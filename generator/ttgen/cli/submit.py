@@ -58,6 +58,12 @@ def report(result: SubmitResult) -> None:
         sub = result.submissions[i]
         print(f"job {sub.job}: {plural(len(call.runs), 'run')} ({call.runs[0]}"
               f"{' .. ' + call.runs[-1] if len(call.runs) > 1 else ''}): {shlex.join(sub.command)}")
+    for call in result.eval_calls if result.dry_run else []:
+        print(shlex.join(call.command()))
+    for sub in result.eval_submissions:
+        what = "the baseline" if not sub.array else f"evaluation of {plural(len(sub.runs), 'run')}"
+        after = f", each task after training task {sub.after}_<i> (aftercorr)" if sub.after else ""
+        print(f"job {sub.job}: {what}{after}: {shlex.join(sub.command)}")
     runs = plural(result.run_count, "run")
     if result.dry_run:
         print(f"dry run: {runs} would be submitted in {plural(len(result.calls), 'sbatch call')}; nothing was "

@@ -46,6 +46,7 @@ class Experiment:
     base_configs: tuple[str, ...] = ()
     base_config_files: tuple[Path, ...] = ()
     presets: dict[str, Any] = field(default_factory=dict)  # variable name -> preset name -> overrides
+    evaluation: dict[str, Any] | None = None  # the evaluation: section as written (ttgen.plan.evaluation)
     in_memory: bool = False  # built from text (a dict): *path* only says where relative paths start
 
     @property
@@ -234,4 +235,5 @@ def experiment_from_document(doc: YamlDocument, path: Path) -> Experiment:
         sweep=dict(data.get("sweep") or {}),
         output_base_dir=folder / base_dir,
         slurm=data.get("slurm"),
+        evaluation=data.get("evaluation"),
     )

@@ -6,6 +6,7 @@
 - `metrics`: reading torchtune's metric logs (DiskLogger's ``Step N | loss:...`` lines).
 - `status`: one row per run, from the record, the markers, one squeue and one sacct call.
 - `submit`: choosing runs, refusing unsafe submissions, splitting arrays above MaxArraySize.
+- `evaluation`: every run's evaluation scores (`read_scores`, from Inspect AI's logs) and states.
 - `resubmit`: changing failed runs' configs (``--set``, ``--oom-retry``, ``--resume``) and
   submitting them again with the same run ids.
 

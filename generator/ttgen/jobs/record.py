@@ -26,7 +26,7 @@ class Submission:
     """One ``sbatch`` call: an array of runs (or one run's own script)."""
 
     job: str  # the job id sbatch printed
-    kind: str  # "submit" or "resubmit"
+    kind: str  # "submit", "resubmit", or "evaluate" (an evaluation array, or the baseline's job)
     time: str  # ISO 8601, UTC
     command: list[str]  # the exact argv given to sbatch
     runs: dict[str, str]  # run id -> the job of its task ("<job>_<task>")
@@ -93,10 +93,16 @@ def read(folder: Path) -> list[Submission]:
     return found
 
 
-def latest_jobs(submissions: list[Submission]) -> dict[str, tuple[Submission, str]]:
-    """For each run, its newest submission and the job of its task."""
+EVALUATE = "evaluate"  # the kind of an evaluation array's submission (or the baseline's job)
+
+
+def latest_jobs(submissions: list[Submission], *, evaluation: bool = False) -> dict[str, tuple[Submission, str]]:
+    """For each run, its newest training submission and the job of its task; with *evaluation*,
+    its newest evaluation's instead (run id ``baseline`` for the base model's)."""
     latest: dict[str, tuple[Submission, str]] = {}
     for sub in submissions:
+        if (sub.kind == EVALUATE) != evaluation:
+            continue
         for run_id, job in sub.runs.items():
             latest[run_id] = (sub, job)
     return latest

@@ -22,6 +22,7 @@ from ..errors import JobsError, Problem, SourcePos, UserError
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, config_file
 from ..plan.command_line import override_value
 from ..render.output import render_experiment
+from ..review.folders import recorded_eval_tasks
 from ..review.diff import recorded_base_config
 from ..review.folders import read_file, read_run_mapping, recorded_in
 from .cluster import Cluster
@@ -146,7 +147,8 @@ def apply_changes(folder: Path, changes: Mapping[str, Mapping[str, Any]]) -> lis
     with tempfile.TemporaryDirectory(prefix=".ttgen-resubmit-", dir=folder.resolve().parent) as tmp:
         fresh = Path(tmp) / "folder"
         result = render_experiment(folder / EXPERIMENT_FILE, out=fresh, final_dir=folder.resolve(), base=base, bases=bases,
-                                   run_changes=merged, max_runs=sys.maxsize, overrides=record.overrides)
+                                   run_changes=merged, max_runs=sys.maxsize, overrides=record.overrides,
+                                   eval_tasks=recorded_eval_tasks(folder))
         changed = sorted(rel for rel, digest in result.files.items() if old_files.get(rel) != digest)
         allowed = {MAPPING_FILE, MANIFEST_FILE} | {f"{CONFIGS_DIR}/{r}.yaml" for r in merged}
         surprising = [rel for rel in changed if rel not in allowed]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import JobsError, Problem
-from ..layout import ARRAY_SCRIPT, CONFIGS_DIR
+from ..layout import ARRAY_SCRIPT, BASELINE, CONFIGS_DIR, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT, EVAL_MARK
 from ..review.folders import read_run_mapping
 from .cluster import Cluster, JobState, parse_duration
 from .markers import Attempt, read_markers
@@ -55,11 +55,32 @@ class RunStatus:
     loss: float | None = None  # loss at that step
     log: str | None = None  # the job's stdout log (absolute path)
     reason: str = ""  # why it pends, or what made it OUT_OF_MEMORY
+    evaluation: EvalStatus | None = None  # its evaluation job's state, when the folder evaluates runs
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "variables": self.variables, "state": self.state, "job": self.job,
                 "elapsed_seconds": self.elapsed, "exit_code": self.exit_code, "step": self.step,
-                "loss": self.loss, "log": self.log, "reason": self.reason or None}
+                "loss": self.loss, "log": self.log, "reason": self.reason or None,
+                "evaluation": self.evaluation.to_json() if self.evaluation is not None else None}
+
+
+@dataclass
+class EvalStatus:
+    """The state of one run's evaluation job (an array task), or of the baseline's job (docs/evaluating.md).
+
+    The same states as training; an evaluation waiting for its training task is PENDING (reason
+    Dependency), and one whose training failed is CANCELLED by SLURM (--kill-on-invalid-dep)."""
+
+    state: str = "NOT_SUBMITTED"
+    job: str | None = None
+    elapsed: float | None = None
+    exit_code: int | None = None
+    log: str | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "job": self.job, "elapsed_seconds": self.elapsed, "exit_code": self.exit_code,
+                "log": self.log, "reason": self.reason or None}
 
 
 @dataclass
@@ -72,6 +93,8 @@ class SweepStatus:
     warnings: list[Problem] = field(default_factory=list)
     slurm_seconds: float = 0.0  # time spent waiting for SLURM's commands
     slurm_calls: list[str] = field(default_factory=list)
+    evaluates: bool = False  # the folder has evaluation scripts (an evaluation: and a slurm: section)
+    baseline: EvalStatus | None = None  # the base model's evaluation, with evaluation.baseline: true
 
     @property
     def counts(self) -> dict[str, int]:
@@ -79,10 +102,21 @@ class SweepStatus:
         found = Counter(r.state for r in self.runs)
         return {state: found[state] for state in STATES if found[state]}
 
+    @property
+    def eval_counts(self) -> dict[str, int]:
+        """How many evaluations (the runs', then the baseline's) are in each state, as `counts`."""
+        found = Counter(r.evaluation.state for r in self.runs if r.evaluation is not None)
+        if self.baseline is not None:
+            found[self.baseline.state] += 1
+        return {state: found[state] for state in STATES if found[state]}
+
     def summary(self) -> str:
-        """``6 runs: 4 COMPLETED, 1 FAILED, 1 RUNNING``."""
+        """``6 runs: 4 COMPLETED, 1 FAILED, 1 RUNNING``, and ``; evaluations: ...`` when the folder evaluates runs."""
         parts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
-        return f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}: {parts}"
+        text = f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}: {parts}"
+        if self.evaluates:
+            text += "; evaluations: " + ", ".join(f"{n} {state}" for state, n in self.eval_counts.items())
+        return text
 
 
 def metric_log_dir(config_text: str, output_dir: str | None) -> Path | None:
@@ -190,7 +224,11 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
             job_of[run_id] = latest[run_id][1]
         elif run_id in newest_attempt:
             job_of[run_id] = newest_attempt[run_id].job
-    job_ids = sorted({job.partition("_")[0] for job in job_of.values()}, key=lambda j: (len(j), j))
+    evaluates = (folder / EVAL_ARRAY_SCRIPT).is_file()
+    eval_latest = latest_jobs(submissions, evaluation=True)
+    # One squeue and one sacct call for training and evaluation jobs together.
+    job_ids = sorted({job.partition("_")[0] for job in [*job_of.values(), *(j for _, j in eval_latest.values())]},
+                     key=lambda j: (len(j), j))
     live: dict[str, JobState] = {}
     finished: dict[str, JobState] | None = None
     warnings: list[Problem] = []
@@ -217,33 +255,68 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
             row.log = os.path.abspath(folder / out)
         if job is not None:
             row.job = job
-            state = live.get(job)
-            account = finished.get(job) if finished else None
-            if state is not None:  # still in the queue
-                row.state = _SLURM.get(state.state, state.state)
-                row.elapsed, row.reason = state.elapsed, state.reason
-            elif account is not None:  # finished, and accounting says how
-                row.state = _SLURM.get(account.state, account.state)
-                row.elapsed, row.exit_code = account.elapsed, account.exit_code
-            elif current is not None and current.started is not None:
-                row.state = _from_markers(current, limit=lambda: _time_limit(folder, submission))
-            else:
-                # Left the queue without starting: cancelled while pending, or refused at start.
-                row.state = "FAILED" if any(p.is_file() and p.stat().st_size for p in logs) else "CANCELLED"
-            if current is not None:
-                if row.exit_code is None:
-                    row.exit_code = current.exit_code
-                if row.elapsed is None:
-                    row.elapsed = current.elapsed(now)
-            if row.state == "FAILED":
-                oom = _log_says_oom(logs)
-                if oom:
-                    row.state, row.reason = "OUT_OF_MEMORY", oom
+            row.state, row.elapsed, row.exit_code, row.reason = _job_state(
+                job, live=live, finished=finished, attempt=current, logs=logs, now=now,
+                limit=lambda: _time_limit(folder, submission))
         if row.state != "NOT_SUBMITTED":
             _add_progress(row, folder=folder, entry=entry, cwd=submission.cwd if submission else "")
+        if evaluates:
+            row.evaluation = _eval_status(folder, run_id, eval_latest, markers=markers, live=live, finished=finished,
+                                          now=now)
         rows.append(row)
+    baseline = _eval_status(folder, BASELINE, eval_latest, markers=markers, live=live, finished=finished, now=now) \
+        if (folder / EVAL_BASELINE_SCRIPT).is_file() else None
     return SweepStatus(folder, rows, accounting=finished is not None, warnings=warnings,
-                       slurm_seconds=cluster.seconds, slurm_calls=list(cluster.calls))
+                       slurm_seconds=cluster.seconds, slurm_calls=list(cluster.calls), evaluates=evaluates,
+                       baseline=baseline)
+
+
+def _job_state(job: str, *, live: dict[str, JobState], finished: dict[str, JobState] | None,
+               attempt: Attempt | None, logs: list[Path], now: float,
+               limit: Callable[[], float | None]) -> tuple[str, float | None, int | None, str]:
+    """A submitted job's state, elapsed seconds, exit code and reason: from squeue while it is queued,
+    else from sacct, else from its markers and logs."""
+    elapsed: float | None = None
+    exit_code: int | None = None
+    reason = ""
+    state = live.get(job)
+    account = finished.get(job) if finished else None
+    if state is not None:  # still in the queue
+        name = _SLURM.get(state.state, state.state)
+        elapsed, reason = state.elapsed, state.reason
+    elif account is not None:  # finished, and accounting says how
+        name = _SLURM.get(account.state, account.state)
+        elapsed, exit_code = account.elapsed, account.exit_code
+    elif attempt is not None and attempt.started is not None:
+        name = _from_markers(attempt, limit=limit)
+    else:
+        # Left the queue without starting: cancelled while pending, or refused at start.
+        name = "FAILED" if any(p.is_file() and p.stat().st_size for p in logs) else "CANCELLED"
+    if attempt is not None:
+        if exit_code is None:
+            exit_code = attempt.exit_code
+        if elapsed is None:
+            elapsed = attempt.elapsed(now)
+    if name == "FAILED":
+        oom = _log_says_oom(logs)
+        if oom:
+            name, reason = "OUT_OF_MEMORY", oom
+    return name, elapsed, exit_code, reason
+
+
+def _eval_status(folder: Path, run_id: str, latest: dict[str, tuple[Submission, str]], *,
+                 markers: dict[tuple[str, str], Attempt], live: dict[str, JobState],
+                 finished: dict[str, JobState] | None, now: float) -> EvalStatus:
+    """The state of *run_id*'s newest evaluation job (NOT_SUBMITTED when it has none)."""
+    if run_id not in latest:
+        return EvalStatus()
+    submission, job = latest[run_id]
+    out, err_log = submission.log_paths(run_id)
+    logs = [folder / err_log, folder / out]
+    state, elapsed, exit_code, reason = _job_state(
+        job, live=live, finished=finished, attempt=markers.get((EVAL_MARK + run_id, job)), logs=logs, now=now,
+        limit=lambda: _time_limit(folder, submission))
+    return EvalStatus(state, job, elapsed, exit_code, os.path.abspath(folder / out), reason)
 
 
 def run_log_dir(folder: Path, run_id: str, entry: dict[str, Any], *, cwd: str = "",

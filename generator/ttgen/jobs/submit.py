@@ -5,7 +5,9 @@ array of the chosen runs, task i running run i (``--array=0,3-5``), the script's
 ``%max_parallel`` kept. Runs at or above the cluster's MaxArraySize go into further
 arrays with ``TTGEN_RUN_OFFSET`` (task i runs run i + offset), each waiting for the
 one before (``--dependency=afterany``), so nothing has to stay resident. Every call
-is recorded (`ttgen.jobs.record`).
+is recorded (`ttgen.jobs.record`). A folder that evaluates its runs (docs/evaluating.md)
+gets, after each training array, its evaluation array (task i waits for training task i:
+``--dependency=aftercorr``), and the baseline's evaluation once.
 
 It refuses, naming the runs, when one of them has a live job, or when its
 output_dir already holds files (a run that trained would be overwritten); ``force``
@@ -22,14 +24,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import JobsError, Problem, SourcePos
-from ..layout import ARRAY_SCRIPT, GROUP_ARRAY_GLOB, SLURM_DIR, array_log
+from ..layout import (ARRAY_SCRIPT, BASELINE, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT, EVAL_MARK, GROUP_ARRAY_GLOB, LOG_DIR,
+                      SLURM_DIR, array_log)
 from ..plan.sweep import run_id_width
 from ..render.slurm_scripts import array_spec, log_path
 from ..review.folders import read_run_mapping
 from ..text import plural
 from .cluster import Cluster
 from .markers import read_markers
-from .record import Submission, append, latest_jobs, read
+from .record import EVALUATE, Submission, append, latest_jobs, read
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,13 @@ class SbatchCall:
     offset: int
     log_pattern: str  # relative to the output folder
     after_previous: bool  # waits for the call before it (--dependency=afterany:<its job>)
+    # An evaluation array waits task by task for its training array: aftercorr (task i after task i).
+    dependency: str = "afterany"
 
     def command(self, *, after: str | None = None) -> list[str]:
         """The whole command line, ``sbatch --parsable ...``; *after* is the job to wait for."""
-        wait = [f"--dependency=afterany:{after or '<previous job>'}"] if self.after_previous else []
+        shown = after or ("<training job>" if self.dependency == "aftercorr" else "<previous job>")
+        wait = [f"--dependency={self.dependency}:{shown}"] if self.after_previous else []
         return ["sbatch", "--parsable", *wait, *self.args, self.script]
 
 
@@ -60,6 +66,10 @@ class SubmitResult:
     submissions: list[Submission] = field(default_factory=list)  # empty on a dry run
     dry_run: bool = False
     warnings: list[Problem] = field(default_factory=list)
+    # The evaluation arrays, one per training call, each chained with aftercorr (docs/evaluating.md),
+    # and the baseline's job when the folder evaluates one and it was not submitted before.
+    eval_calls: list[SbatchCall] = field(default_factory=list)
+    eval_submissions: list[Submission] = field(default_factory=list)
 
     @property
     def run_count(self) -> int:
@@ -164,6 +174,46 @@ def _calls(folder: Path, rel: str, wanted: list[int], *, run_ids: list[str], max
         calls.append(SbatchCall([*args, *sbatch_args], script, [run_ids[i] for i in chunk], tasks, spec, offset,
                                 log, after_previous=bool(calls)))
     return calls
+
+
+def eval_calls(folder: Path, calls: list[SbatchCall], *, run_count: int,
+               sbatch_args: Sequence[str] = ()) -> list[SbatchCall]:
+    """The evaluation arrays of *calls* (same tasks, offsets and throttle): task i waits for training
+    task i (``--dependency=aftercorr:<training job>``); ``--kill-on-invalid-dep=yes`` cancels an
+    evaluation whose training failed, instead of leaving it pending forever."""
+    if not (folder / EVAL_ARRAY_SCRIPT).is_file():
+        return []
+    script = str((folder / EVAL_ARRAY_SCRIPT).resolve())
+    width = run_id_width(run_count)
+    found = []
+    for call in calls:
+        log = array_log(width, offset=call.offset, prefix=EVAL_MARK)
+        args = [f"--array={call.array}", "--kill-on-invalid-dep=yes"]
+        if call.offset:
+            logs = (folder / log).resolve().parent
+            args += [f"--export=ALL,TTGEN_RUN_OFFSET={call.offset}",
+                     f"--output={log_path(logs, Path(log).name)}",
+                     f"--error={log_path(logs, Path(array_log(width, offset=call.offset, suffix='err', prefix=EVAL_MARK)).name)}"]
+        found.append(SbatchCall([*args, *sbatch_args], script, call.runs, call.tasks, call.array, call.offset, log,
+                                after_previous=True, dependency="aftercorr"))
+    return found
+
+
+def baseline_call(folder: Path, submissions: list[Submission], *, cluster: Cluster,
+                  sbatch_args: Sequence[str] = ()) -> SbatchCall | None:
+    """The baseline's evaluation job, when the folder has one that never succeeded: never submitted,
+    or its newest job left the queue without ending with exit 0 (its markers say how it ended)."""
+    if not (folder / EVAL_BASELINE_SCRIPT).is_file():
+        return None
+    latest = latest_jobs(submissions, evaluation=True).get(BASELINE)
+    if latest is not None:
+        job = latest[1]
+        attempt = read_markers(folder).get((EVAL_MARK + BASELINE, job))
+        if (attempt is not None and attempt.ended is not None and attempt.exit_code == 0) or \
+                job in cluster.squeue([job]):
+            return None
+    return SbatchCall(list(sbatch_args), str((folder / EVAL_BASELINE_SCRIPT).resolve()), [BASELINE], [], "", 0,
+                      f"{LOG_DIR}/eval_{BASELINE}-%j.out", after_previous=False)
 
 
 def _job_cwd(argv: Sequence[str]) -> str:
@@ -285,21 +335,28 @@ def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Se
     warnings += [Problem(p.message, pos=p.pos, hint=p.hint, severity="warning") for p in problems]
     calls = plan_calls(folder, selected, run_ids=run_ids, max_array_size=cluster.max_array_size(),
                        sbatch_args=sbatch_args)
-    result = SubmitResult(folder, calls, dry_run=dry_run, warnings=warnings)
+    evaluations = eval_calls(folder, calls, run_count=len(run_ids), sbatch_args=sbatch_args)
+    baseline = baseline_call(folder, read(folder), cluster=cluster, sbatch_args=sbatch_args)
+    result = SubmitResult(folder, calls, dry_run=dry_run, warnings=warnings,
+                          eval_calls=evaluations + ([baseline] if baseline else []))
     if dry_run:
         return result
-    previous: str | None = None
-    for call in calls:
-        argv = call.command(after=previous)[2:]  # sbatch --parsable are added by Cluster.sbatch
+
+    def sbatch(call: SbatchCall, after: str | None) -> tuple[str, list[str]]:
+        argv = call.command(after=after)[2:]  # sbatch --parsable are added by Cluster.sbatch
         try:
-            job = cluster.sbatch(argv)
+            return cluster.sbatch(argv), argv
         except JobsError as err:
-            if result.submissions:
-                queued = ", ".join(s.job for s in result.submissions)
+            queued = ", ".join(s.job for s in [*result.submissions, *result.eval_submissions])
+            if queued:
                 err.problems.append(Problem(f"jobs {queued} were submitted and recorded before this failure; "
                                             "the remaining runs were not", severity="warning",
                                             hint="ttgen status shows them; submit the rest with --runs"))
             raise
+
+    previous: str | None = None
+    for i, call in enumerate(calls):
+        job, argv = sbatch(call, previous)
         submission = Submission(
             job=job, kind=kind, time=_now(), command=["sbatch", "--parsable", *argv],
             runs={run_id: f"{job}_{task}" for run_id, task in zip(call.runs, call.tasks)}, array=call.array,
@@ -309,4 +366,20 @@ def submit_sweep(folder: Path | str, *, runs: str | None = None, sbatch_args: Se
         append(folder, submission)
         result.submissions.append(submission)
         previous = job
+        if evaluations:  # right after its training array: a failure later leaves no training unevaluated
+            eval_job, eval_argv = sbatch(evaluations[i], job)
+            evaluation = Submission(
+                job=eval_job, kind=EVALUATE, time=_now(), command=["sbatch", "--parsable", *eval_argv],
+                runs={run_id: f"{eval_job}_{task}" for run_id, task in zip(call.runs, call.tasks)},
+                array=call.array, offset=call.offset, log_pattern=evaluations[i].log_pattern, after=job,
+                cwd=_job_cwd(eval_argv))
+            append(folder, evaluation)
+            result.eval_submissions.append(evaluation)
+    if baseline is not None:
+        base_job, base_argv = sbatch(baseline, None)
+        evaluation = Submission(job=base_job, kind=EVALUATE, time=_now(), command=["sbatch", "--parsable", *base_argv],
+                                runs={BASELINE: base_job}, array="", log_pattern=baseline.log_pattern,
+                                cwd=_job_cwd(base_argv))
+        append(folder, evaluation)
+        result.eval_submissions.append(evaluation)
     return result

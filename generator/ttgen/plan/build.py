@@ -33,6 +33,7 @@ from .outputs import (OUTPUT_DIR, RUNS_DIR, RunFolders, WriteCollisions, compile
 from .resolve import Override, ResolvedExperiment, Variable, near_miss, resolve_deletes, resolve_experiment
 from .random_search import draw_variables
 from .runs import Plan
+from .evaluation import evaluation_settings
 from .slurm import SlurmSettings, slurm_settings
 from .sweep import build_sweep
 
@@ -98,7 +99,8 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
                     slurm: bool = True, output_folder: Path | str | None = None,
                     now: _dt.datetime | None = None,
                     run_changes: Mapping[str, Mapping[str, object]] | None = None,
-                    overrides: Sequence[str] = ()) -> Plan:
+                    overrides: Sequence[str] = (), evaluation: bool = True,
+                    eval_tasks: Mapping[str, str] | None = None) -> Plan:
     """Load and check an experiment (a path, or an `Experiment` already loaded); raises a
     `UserError` listing every problem found.
 
@@ -123,6 +125,9 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
     (a key starting with ``+`` may be new); they are applied last, with origin "resubmit".
     *overrides*: command-line overrides (``epochs=1``, ``+new.key=1``, ``~profiler``,
     `ttgen.plan.command_line`), resolved and checked like controls, with origin "command line".
+    *evaluation*: False skips the evaluation: section (``ttgen diff`` compares configs only).
+    *eval_tasks*: task files as rendered before, ``{as written: absolute target}`` (an output
+    folder's copy of experiment.yaml is not beside the task files it names; ``ttgen resubmit``).
     """
     exp = experiment_path if isinstance(experiment_path, Experiment) else \
         load_experiment(Path(experiment_path), display=str(experiment_path))
@@ -133,7 +138,8 @@ def plan_experiment(experiment_path: Path | str | Experiment, *, max_runs: int |
     drawing = ProblemCollector()  # reported with every other problem; a distribution that fails is left out
     drawn = draw_variables(exp, drawing)
     options: dict[str, Any] = dict(max_runs=max_runs, slurm=slurm, folder=folder, run_changes=run_changes or {},
-                                   overrides=overrides, drawn=drawn, base_total=len(bases))
+                                   overrides=overrides, drawn=drawn, base_total=len(bases), evaluation=evaluation,
+                                   eval_tasks=eval_tasks)
     if len(bases) == 1:
         problems = ProblemCollector()
         problems.extend(drawing.errors + drawing.warnings)
@@ -223,7 +229,8 @@ def _plan_bases(exp: Experiment, bases: Sequence[BaseConfig], *, drawing: Proble
 
 def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector, index: int, base_total: int,
                max_runs: int | None, slurm: bool, folder: Path, run_changes: Mapping[str, Mapping[str, object]],
-               overrides: Sequence[str], drawn: Mapping[Key, tuple[Any, ...]]) -> Plan:
+               overrides: Sequence[str], drawn: Mapping[Key, tuple[Any, ...]], evaluation: bool,
+               eval_tasks: Mapping[str, str] | None) -> Plan:
     """The plan of one base config's runs (all of them, without a base axis), checked up to the
     runs' final values; raises `ExperimentError` with what *problems* collected."""
     command_line = parse_overrides(overrides, problems)
@@ -305,11 +312,13 @@ def _plan_base(exp: Experiment, base: BaseConfig, *, problems: ProblemCollector,
         checked_slurm = slurm_settings(exp, base, problems=problems,
                                        run_count=len(sweep) * base_total if sweep is not None else None)
     preset_slurm = _preset_slurm(exp, base, resolved, problems, slurm=slurm) if checked_slurm is not None else {}
+    checked_evaluation = evaluation_settings(exp, base, problems=problems, recorded=eval_tasks) \
+        if evaluation else None
     problems.raise_if_errors(ExperimentError)
     assert sweep is not None
     plan = Plan(preset_slurm=preset_slurm, experiment=exp, base=base, resolved=resolved, controlled=controlled, sweep=sweep,
-                slurm=checked_slurm, folders=folders, tracker=tracker, placeholders=placeholders,
-                _output_folder=folder, base_index=index,
+                slurm=checked_slurm, evaluation=checked_evaluation, folders=folders, tracker=tracker,
+                placeholders=placeholders, _output_folder=folder, base_index=index,
                 derived_controls=tuple(derived_controls), _variable_templates=tuple(variable_templates),
                 _static=tuple(tuple(v.overrides(i) for i in range(len(v.values))) for v in resolved.variables))
     plan.run_changes = _run_changes(plan, run_changes, problems, strict=base_total == 1)

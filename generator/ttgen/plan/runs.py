@@ -18,6 +18,7 @@ from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
 from ..tree import value_key
 from .derive import Derivation
+from .evaluation import EvalSettings
 from .identity import IDENTITY_KEY, METRIC_LOGGER, recorded, tracker_fields
 from .merge import MergedConfig, merge_overrides
 from .origins import AUTO_RUN_FOLDER, AUTO_RUN_IDENTITY, AUTO_SHARED_OUTPUT_DIR, AUTO_TRACKER
@@ -74,6 +75,7 @@ class Plan:
     sweep: Sweep
     warnings: list[Problem] = field(default_factory=list)
     slurm: SlurmSettings | None = None  # the checked slurm: section (None without one, or when not asked)
+    evaluation: EvalSettings | None = None  # the checked evaluation: section (None without one)
     _shared_output_dirs: frozenset[Any] = frozenset()
     _output_folder: Path | None = None
     # Controls whose values are {{ ... }} templates: evaluated per run, in written order.

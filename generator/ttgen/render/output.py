@@ -19,7 +19,7 @@ from ..version import __version__
 from ..errors import ExperimentError, OutputError, Problem, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
 from ..inputs.experiment import Experiment
-from ..layout import (BASE_FILE, CONFIGS_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
+from ..layout import (BASE_FILE, CONFIGS_DIR, EVAL_LOG_DIR, EXPERIMENT_FILE, MANIFEST_FILE, MAPPING_FILE, REPORT_FILE,
                       base_file, config_file)
 from ..plan.build import by_base, plan_experiment
 from ..plan.identity import IDENTITY_KEY
@@ -32,6 +32,7 @@ from ..validate.report import ValidationReport
 from ..validate.validator import validate_output_folder
 from .config_text import ConfigRenderer
 from .environment import load_template, make_environment
+from .evaluation import write_evaluations
 from .folder import AtomicFolder, reserve_folder
 from .mapping import mapping_rows
 from .slurm_scripts import write_slurm_scripts
@@ -125,6 +126,12 @@ def _refuse_replacing(plan: Plan, target: Path, env: jinja2.Environment) -> None
         # Training results (checkpoints, logs) of the folder's runs: never thrown away with the configs.
         refuse(f"whose {RUNS_DIR}/ holds what its runs wrote while training",
                hint="render into another folder with --out, or move the runs' results away first if you mean "
+                    "to replace them")
+    logs = target / EVAL_LOG_DIR
+    if logs.is_dir() and any(logs.iterdir()):
+        # Evaluation results (Inspect AI's logs) are results too.
+        refuse(f"whose {EVAL_LOG_DIR}/ holds the logs of its evaluations",
+               hint="render into another folder with --out, or move the evaluation logs away first if you mean "
                     "to replace them")
 
 
@@ -234,8 +241,12 @@ def write_output(plan: Plan, target: Path, *, force: bool = False, reserved: boo
             raise OutputError([Problem(f"template failed: {exc}", pos=SourcePos(getattr(exc, "filename", None)
                                                                                 or CONFIG_TEMPLATE),
                                        hint="docs/output.md lists the variables a template receives")]) from None
+        evaluations = None
+        if plan.evaluation is not None:
+            evaluations = write_evaluations(plan, folder, final_dir=(final_dir or folder.target).resolve())
         if exp.slurm is not None:
-            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env)
+            write_slurm_scripts(plan, folder, final_dir=(final_dir or folder.target).resolve(), env=env,
+                                evaluations=evaluations)
         validation = None
         if validate:
             validation = validate_output_folder(folder.path(""), progress=progress, note=note)
@@ -299,7 +310,8 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
                       bases: Sequence[BaseConfig] | None = None,
                       run_changes: Mapping[str, Mapping[str, object]] | None = None,
                       overrides: Sequence[str] = (), progress: Callable[[str, int, int], None] | None = None,
-                      note: Callable[[str], None] | None = None, check_values: bool = True) -> RenderResult:
+                      note: Callable[[str], None] | None = None, check_values: bool = True,
+                      eval_tasks: Mapping[str, str] | None = None) -> RenderResult:
     """Plan and render an experiment (docs/contract.md §6). Raises `UserError` on any input problem.
 
     Examples:
@@ -314,6 +326,7 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
     command-line overrides (``["epochs=1", "~profiler"]``), recorded in the manifest.
     *progress*: called with the stage (``rendering``, ``validating``), the configs done so far and the
     total, after each config; *note*: called with a one-line note (while torch is imported).
+    *eval_tasks*: task files as rendered before (`ttgen.plan.build.plan_experiment`).
     *check_values*: False skips level 1's value checks of what experiment.yaml sets
     (`ttgen.validate.planned`), rendering values they would refuse, as ttgen did before them;
     ``ttgen validate`` still reports those values in the configs.
@@ -324,7 +337,7 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
     # The folder is chosen before planning: runs' own output folders are inside it.
     where = final_dir if final_dir is not None else out
     plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=where, now=local_now, base=base,
-                           bases=bases, run_changes=run_changes, overrides=overrides)
+                           bases=bases, run_changes=run_changes, overrides=overrides, eval_tasks=eval_tasks)
     checked = _check_values(plan) if check_values else []
     result = RenderResult(plan=plan, output_dir=None, warnings=list(plan.warnings) + checked)
     if dry_run:
@@ -337,7 +350,8 @@ def render_experiment(experiment_path: Path | str | Experiment, *, out: Path | s
         target = reserve_folder(plan.output_folder)
         if target != plan.output_folder:  # another render took the name since planning: plan for this one
             plan = plan_experiment(experiment_path, max_runs=max_runs, output_folder=target, now=local_now,
-                                   base=base, bases=bases, run_changes=run_changes, overrides=overrides)
+                                   base=base, bases=bases, run_changes=run_changes, overrides=overrides,
+                                   eval_tasks=eval_tasks)
             result.plan = plan
     else:
         target = Path(out)

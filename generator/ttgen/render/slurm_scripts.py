@@ -24,12 +24,13 @@ import jinja2
 import jinja2.sandbox
 
 from ..errors import OutputError, Problem, SourcePos
-from ..layout import (ARRAY_SCRIPT, CONFIGS_DIR, ENDED, LOG_DIR, STARTED, STATE_DIR, array_log, config_file,
-                      group_array_script, run_script)
+from ..layout import (ARRAY_SCRIPT, BASE_FILE, BASELINE, CONFIGS_DIR, ENDED, EVAL_ARRAY_SCRIPT, EVAL_BASELINE_SCRIPT,
+                      EVAL_MARK, LOG_DIR, STARTED, STATE_DIR, array_log, config_file, group_array_script, run_script)
+from ..plan.evaluation import Evaluation
 from ..plan.runs import Plan
 from ..plan.slurm import SlurmSettings, sbatch_unfit
 from ..plan.sweep import RunPoint, run_id_width
-from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_RUN_TEMPLATE
+from ..resources import SLURM_ARRAY_TEMPLATE, SLURM_EVAL_BASELINE_TEMPLATE, SLURM_EVAL_TEMPLATE, SLURM_RUN_TEMPLATE
 from .environment import load_template, sbatch_quote, shell_quote
 from .folder import AtomicFolder
 
@@ -52,12 +53,16 @@ def _directives(settings: SlurmSettings, *, job_name: str, first: list[tuple[str
     return lines
 
 
-def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, env: jinja2.Environment) -> None:
-    """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/.
+def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, env: jinja2.Environment,
+                        evaluations: dict[str, list[Evaluation]] | None = None) -> None:
+    """Write slurm/submit_array.sh and slurm/submit_run_<id>.sh into *folder*, and slurm/logs/;
+    with *evaluations* (run id -> its evaluations, ``baseline`` included when asked) also
+    slurm/evaluate_array.sh and slurm/evaluate_baseline.sh.
 
     Runs whose SLURM settings differ (a base axis with different recipes, presets with their own
     slurm: resources) cannot share one array: each group of runs with the same settings gets its
     own ``slurm/submit_array_<group>.sh`` listing its runs' array indices (docs/comparing-models.md).
+    The evaluation scripts take the first group's settings (docs/evaluating.md).
     """
     exp = plan.experiment
     assert plan.slurm is not None, "a plan with a slurm: section, made with slurm=True (the default)"
@@ -127,6 +132,11 @@ def write_slurm_scripts(plan: Plan, folder: AtomicFolder, *, final_dir: Path, en
                     ("output", log_path(log_dir, f"{run['run_id']}-%j.out")),
                     ("error", log_path(log_dir, f"{run['run_id']}-%j.err"))]))
             _write_script(folder, rel, run_template, run_context)
+    if evaluations is not None:
+        first_settings = next(iter(groups.values()))[0]
+        first_throttle = f"%{first_settings.section['max_parallel']}" if "max_parallel" in first_settings.section else ""
+        _write_eval_scripts(first_settings, folder, context=context(first_settings, EVAL_ARRAY_SCRIPT),
+                            evaluations=evaluations, env=env, throttle=first_throttle)
 
 
 def _grouped(plan: Plan) -> Iterator[tuple[str, SlurmSettings, RunPoint]]:
@@ -178,6 +188,34 @@ def array_spec(tasks: Sequence[int]) -> str:
         if t is not None:
             start = prev = t
     return ",".join(parts)
+
+
+def _write_eval_scripts(settings: SlurmSettings, folder: AtomicFolder, *, context: dict[str, Any],
+                        evaluations: dict[str, list[Evaluation]], env: jinja2.Environment, throttle: str) -> None:
+    """The evaluation array (task i evaluates run i) and, with a baseline, its own job; always the shipped
+    templates (a slurm.template of the user's shapes the training scripts only)."""
+    final_dir = Path(context["output_dir"])
+    log_dir, id_width = Path(context["log_dir"]), context["id_width"]
+    commands = [(run_id, [(e.program, e.log_dir, e.argv) for e in found]) for run_id, found in evaluations.items()]
+    eval_context = dict(context, eval_mark=EVAL_MARK, base_file=str(final_dir / BASE_FILE),
+                        eval_programs=sorted({e.program for found in evaluations.values() for e in found}),
+                        evaluations=[c for c in commands if c[0] != BASELINE])
+    name = f"{settings.job_name}_eval"
+    array_context = dict(
+        eval_context, array=True, run=None, script=str(final_dir / EVAL_ARRAY_SCRIPT),
+        directives=_directives(settings, job_name=name, first=[
+            ("array", f"0-{context['run_count'] - 1}{throttle}"),
+            ("output", log_path(log_dir, Path(array_log(id_width, prefix=EVAL_MARK)).name)),
+            ("error", log_path(log_dir, Path(array_log(id_width, suffix="err", prefix=EVAL_MARK)).name))]))
+    _write_script(folder, EVAL_ARRAY_SCRIPT, load_template(env, SLURM_EVAL_TEMPLATE), array_context)
+    if BASELINE in evaluations:
+        baseline_context = dict(
+            eval_context, array=False, run=None, script=str(final_dir / EVAL_BASELINE_SCRIPT),
+            evaluations=[c for c in commands if c[0] == BASELINE],
+            directives=_directives(settings, job_name=f"{name}_{BASELINE}", first=[
+                ("output", log_path(log_dir, f"eval_{BASELINE}-%j.out")),
+                ("error", log_path(log_dir, f"eval_{BASELINE}-%j.err"))]))
+        _write_script(folder, EVAL_BASELINE_SCRIPT, load_template(env, SLURM_EVAL_BASELINE_TEMPLATE), baseline_context)
 
 
 def _templates(env: jinja2.Environment, settings: SlurmSettings) -> tuple[jinja2.Template, jinja2.Template]:

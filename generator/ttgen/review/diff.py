@@ -163,7 +163,7 @@ def _explain(folder: Path, wanted: Iterable[str], *, recorded: dict[str, Any], o
         bases = [recorded_base_config(folder, entry) for entry in axis] if axis else \
             [recorded_base_config(folder, recorded)]
         plan = plan_experiment(folder / EXPERIMENT_FILE, max_runs=sys.maxsize,
-                               output_folder=output_folder, bases=bases, slurm=False,
+                               output_folder=output_folder, bases=bases, slurm=False, evaluation=False,
                                run_changes=record.changes, overrides=record.overrides)
     except UserError as err:
         first = err.errors[0].format().splitlines()[0] if err.errors else str(err)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import Problem, RunLookupError, SourcePos, UserError
-from ..layout import (DEFAULT_BASE_DIR, DEFAULT_EXPERIMENT, MANIFEST_FILE, MAPPING_FILE, folder_experiment,
+from ..layout import (DEFAULT_BASE_DIR, DEFAULT_EXPERIMENT, EVAL_FILE, MANIFEST_FILE, MAPPING_FILE, folder_experiment,
                       timestamped_folders)
 from ..yamlio.entries import EntryFile
 from ..yamlio.load import YamlDocument, read_own_yaml, read_yaml_file
@@ -189,3 +189,18 @@ def read_run_mapping(folder: Path) -> dict[str, dict[str, Any]]:
         raise RunLookupError([Problem("the run mapping lists no runs", pos=SourcePos(str(path)),
                                       hint="render the experiment again")])
     return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()}
+
+
+def recorded_eval_tasks(folder: Path) -> dict[str, str]:
+    """The task files of the folder's evaluations as rendered, ``{as written: absolute target}``
+    (from evaluation/evaluations.yaml; {} when the folder evaluates nothing)."""
+    if not (folder / EVAL_FILE).is_file():
+        return {}
+    data = read_file(folder, EVAL_FILE, what="list of evaluations").data
+    found: dict[str, str] = {}
+    for entries in (data.values() if isinstance(data, dict) else []):
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("task"), str) and \
+                    isinstance(entry.get("task_target"), str):
+                found[entry["task"]] = entry["task_target"]
+    return found

@@ -1,0 +1,53 @@
+#!/bin/bash
+# SLURM job for run_000 of experiment tiny_cpu_eval, written by ttgen (2 runs in all;
+# slurm/submit_array.sh submits them all). Logs: slurm/logs/run_000-<job id>.out and .err. Submit with:
+#   sbatch /ttgen-golden/tiny_cpu_eval/slurm/submit_run_000.sh
+# Arguments after the script's path are passed on to `tune run`: sbatch /ttgen-golden/tiny_cpu_eval/slurm/submit_run_000.sh optimizer.lr=1e-4
+# Without GPUs, for a test: TTGEN_TUNE=/path/to/stand-in sbatch --gres=none ... (README: "Submitting to SLURM")
+#SBATCH --job-name=tiny_cpu_eval_run_000
+#SBATCH --output=/ttgen-golden/tiny_cpu_eval/slurm/logs/run_000-%j.out
+#SBATCH --error=/ttgen-golden/tiny_cpu_eval/slurm/logs/run_000-%j.err
+#SBATCH --time=00:20:00
+
+set -euo pipefail
+
+run_id=run_000
+config=/ttgen-golden/tiny_cpu_eval/configs/run_000.yaml
+if [[ ! -f $config ]]; then
+    echo "ttgen: config $config not found" >&2
+    exit 1
+fi
+echo "ttgen: experiment tiny_cpu_eval, $run_id, job ${SLURM_JOB_ID:-none} on ${HOSTNAME}"
+echo "ttgen: config $config"
+
+# TTGEN_TUNE, when set, names the program run instead of `tune` (e.g. a stand-in for tests).
+# The script's own arguments ("$@") follow the config: torchtune overrides such as optimizer.lr=1e-4.
+tune=${TTGEN_TUNE:-tune}
+launch=("$tune" run lora_finetune_single_device --config "$config" "$@")
+
+# Markers for `ttgen status` (docs/slurm.md): <run_id>@<job>.started before training starts, and
+# <run_id>@<job>.ended with its exit code, or signal=TERM when SLURM stopped the job (scancel, time limit).
+# <job> is squeue's id: <array job id>_<task id> for an array task.
+state_dir=/ttgen-golden/tiny_cpu_eval/slurm/state
+if [[ -n ${SLURM_ARRAY_JOB_ID:-} ]]; then
+    job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}"
+else
+    job=${SLURM_JOB_ID:-none}
+fi
+mark() {
+    # mark SUFFIX TEXT: a marker that cannot be written is a warning, never a reason not to train.
+    local file="$state_dir/$run_id@$job.$1" now
+    printf -v now '%(%s)T' -1
+    if ! printf 'time=%s %s\n' "$now" "$2" >"$file"; then
+        echo "ttgen: warning: cannot write the marker $file; the run goes on without it" >&2
+    fi
+}
+mark started "host=${HOSTNAME} job=$job"
+# SLURM sends TERM to every process of the job; bash runs this once the training command has stopped.
+trap 'mark ended "signal=TERM"; exit 143' TERM
+
+echo "ttgen: starting $run_id: ${launch[*]}"
+code=0
+"${launch[@]}" || code=$?
+mark ended "exit=$code"
+exit "$code"
