@@ -331,6 +331,23 @@ def test_submit_chains_evaluation_after_training_and_status_shows_both(
     assert [(s.run_id, s.epoch, s.metric) for s in read_scores(out) if s.metric == "accuracy"] == [
         ("baseline", None, "accuracy"), ("run_000", 0, "accuracy")]
 
+    # ttgen results and ttgen report show the scores beside training, the base model as the control.
+    accuracy = {s.run_id: s.value for s in read_scores(out) if s.metric == "accuracy"}
+    found = run_cli("results", out, "--json", cwd=folder)
+    assert found.code == 0, found.err
+    results = json.loads(found.out)
+    by_run = {r["run_id"]: r for r in results["runs"]}
+    assert by_run["run_000"]["scores"][f"{TASK}/accuracy"] == accuracy["run_000"]
+    assert [e["epoch"] for e in by_run["run_000"]["evaluations"] if e["metric"] == "accuracy"] == [0]
+    assert by_run["run_001"]["state"] == "FAILED" and by_run["run_001"]["scores"] == {}
+    assert results["baseline"][f"{TASK}/accuracy"] == accuracy["baseline"]
+    assert f"{TASK}/accuracy" in results["scores"]
+    table = run_cli("results", out, cwd=folder).out
+    assert f"{TASK}/accuracy".upper() in table.splitlines()[0] and "baseline (the untouched base model)" in table
+    assert run_cli("report", out, "--out", tmp_path / "report.html", cwd=folder).code == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="score-table"' in html and "baseline (base model)" in html and "the untouched base model" in html
+
 
 def test_an_evaluated_folder_is_rendered_again_from_its_copy_by_resubmit_and_diff(tmp_path: Path) -> None:
     """The folder's copy of experiment.yaml is not beside the task files: the targets recorded in

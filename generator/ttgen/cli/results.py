@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..results.collect import collect_results, flat_records
     from ..results.group import group_by, group_records, group_table
     from ..results.select import check_metrics
-    from ..results.tables import count_line, run_table, to_csv, to_markdown
+    from ..results.tables import baseline_line, count_line, run_table, to_csv, to_markdown
     from ..review.folders import find_output_folder
     from .diff import terminal_width
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(envelope("results", ok=True, warnings=results.warnings, folder=str(results.folder),
                                 design=results.design.to_dict(), metrics=results.metric_names,
-                                scores=results.score_names, by=args.by, metric=metric,
+                                scores=results.score_names, baseline=results.baseline, by=args.by, metric=metric,
                                 groups=[g.to_dict() for g in groups], runs=results.to_dicts()))
             return EXIT_OK
         print_problems(results.warnings)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(envelope("results", ok=True, warnings=results.warnings, folder=str(results.folder),
                             design=results.design.to_dict(), metrics=results.metric_names,
-                            scores=results.score_names, runs=results.to_dicts()))
+                            scores=results.score_names, baseline=results.baseline, runs=results.to_dicts()))
         return EXIT_OK
     print_problems(results.warnings)
     if args.csv:
@@ -80,4 +80,6 @@ def run(args: argparse.Namespace) -> int:
         rows = run_table(results, metrics=metrics)
         print(format_columns([[c.upper() for c in rows[0]], *rows[1:]], width=terminal_width()))
         print(count_line(results))
+    if results.baseline and not args.csv:
+        print(baseline_line(results))
     return EXIT_OK

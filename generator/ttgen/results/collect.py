@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import Problem, RunLookupError
+from ..errors import JobsError, Problem, RunLookupError
 from ..jobs.cluster import Cluster
+from ..jobs.evaluation import read_scores
 from ..jobs.metrics import log_files
 from ..jobs.record import latest_jobs, read
 from ..jobs.status import run_log_dir, sweep_status
@@ -34,6 +35,7 @@ from ..tree import dotted, leaves
 from ..yamlio.load import read_own_yaml
 from . import cache
 from .logs import LogSummary, MetricSummary, direction, merge, summarize_log
+from .scores import arrange
 
 UNFINISHED = "UNFINISHED"  # trained outside ttgen submit; its last epoch's checkpoint is not there (yet)
 _EPOCH_DIR = re.compile(r"epoch_(\d+)")
@@ -60,7 +62,8 @@ class RunResult:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, loss), thinned for plotting
     checkpoints: list[str] = field(default_factory=list)  # absolute epoch_N folders, in epoch order
-    scores: dict[str, float] = field(default_factory=dict)  # "task/metric" -> value, from evaluations
+    scores: dict[str, float] = field(default_factory=dict)  # "task/metric" -> value of its newest evaluated epoch
+    evaluations: list[dict[str, Any]] = field(default_factory=list)  # every score: task, epoch, scorer, metric, ...
     output_dir: str | None = None
     log: str | None = None  # the job's stdout log
     reason: str = ""  # what made it OUT_OF_MEMORY, or why it pends
@@ -81,7 +84,7 @@ class RunResult:
         return {"run_id": self.run_id, "variables": self.variables, "state": self.state, "job": self.job,
                 "exit_code": self.exit_code, "elapsed_seconds": self.elapsed, "epochs": self.epochs,
                 "steps": self.steps, "metrics": {n: m.to_json(n) for n, m in self.metrics.items()},
-                "scores": self.scores, "checkpoints": self.checkpoints, "output_dir": self.output_dir,
+                "scores": self.scores, "evaluations": self.evaluations, "checkpoints": self.checkpoints, "output_dir": self.output_dir,
                 "log": self.log, "reason": self.reason or None, "metric_logs": self.metric_logs}
 
 
@@ -118,6 +121,7 @@ class SweepResults:
     design: Design
     runs: list[RunResult]
     warnings: list[Problem] = field(default_factory=list)
+    baseline: dict[str, float] = field(default_factory=dict)  # the untouched base model's scores (the control)
 
     @property
     def metric_names(self) -> list[str]:
@@ -130,7 +134,7 @@ class SweepResults:
     @property
     def score_names(self) -> list[str]:
         """Every evaluation score ("task/metric") any run has, sorted."""
-        return sorted({n for run in self.runs for n in run.scores})
+        return sorted({n for run in self.runs for n in run.scores} | set(self.baseline))
 
     @property
     def variable_names(self) -> list[str]:
@@ -293,5 +297,13 @@ def collect_results(folder: str | os.PathLike[str], *, cluster: Cluster | None =
             done = last is not None and any(Path(c).name == last for c in result.checkpoints)
             result.state = "COMPLETED" if done else UNFINISHED
         runs.append(result)
+    warnings = list(status.warnings)
+    try:
+        newest, evaluations, baseline = arrange(read_scores(folder))
+    except JobsError as err:  # logs that cannot be read here (no eval extra): the rest still answers
+        newest, evaluations, baseline = {}, {}, {}
+        warnings += [replace(p, severity="warning", message=f"{p.message}; scores are left out") for p in err.errors]
+    for run in runs:
+        run.scores, run.evaluations = newest.get(run.run_id, {}), evaluations.get(run.run_id, [])
     return SweepResults(folder=folder, design=_experiment_design(folder, mapping), runs=runs,
-                        warnings=list(status.warnings))
+                        warnings=warnings, baseline=baseline)

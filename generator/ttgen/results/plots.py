@@ -134,8 +134,9 @@ def loss_curves(results: SweepResults, *, colour_by: str | None = None) -> Plot 
 
 
 def by_variable(results: SweepResults, variable: str, *, label: str,
-                value: Callable[[RunResult], float | None]) -> Plot | None:
-    """*label* (each run's *value*) against *variable*; None when no run has a value."""
+                value: Callable[[RunResult], float | None], reference: float | None = None) -> Plot | None:
+    """*label* (each run's *value*) against *variable*; None when no run has a value. *reference*:
+    the base model's value (an evaluation's baseline), drawn as a dashed line."""
     points: list[tuple[RunResult, float]] = []
     for run in results.runs:
         got = value(run) if variable in run.variables else None
@@ -158,6 +159,8 @@ def by_variable(results: SweepResults, variable: str, *, label: str,
             stds.append(std or 0.0)
     ax.errorbar(xs_mean, means, yerr=stds, color="black", marker="o", markersize=4, capsize=4, linewidth=1.2,
                 label="mean ± std")
+    if reference is not None and math.isfinite(reference):
+        ax.axhline(reference, color="tab:red", linestyle="--", linewidth=1.0, label="base model")
     ax.set_xticks(range(len(order)), [_label(v) for v in order], fontsize=7, rotation=30 if len(order) > 6 else 0)
     ax.set_xlabel(variable, fontsize=8)
     ax.set_ylabel(label, fontsize=8)
@@ -166,5 +169,6 @@ def by_variable(results: SweepResults, variable: str, *, label: str,
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     caption = (f"{label} of {len(points)} run{'s' if len(points) != 1 else ''} against {variable}: each run a dot, "
-               "the mean over the other variables with one standard deviation.")
+               "the mean over the other variables with one standard deviation"
+               + ("; the dashed line is the untouched base model." if reference is not None else "."))
     return Plot(f"{label} by {variable}", caption, _png(fig))

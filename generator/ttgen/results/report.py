@@ -33,6 +33,23 @@ REPORT_TEMPLATE = "report.html.j2"
 FAILED = ("FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "UNFINISHED")
 
 
+def _score_table(results: SweepResults) -> list[list[str]]:
+    """Header and rows of every score: the base model first (the control), then each run's newest epoch."""
+    if not results.score_names:
+        return []
+    from .tables import number
+
+    rows = [["run", "epoch", *results.score_names]]
+    if results.baseline:
+        rows.append(["baseline (base model)", "-", *(number(results.baseline.get(s)) for s in results.score_names)])
+    for run in results.runs:
+        if run.scores:
+            epochs = sorted({e["epoch"] for e in run.evaluations if e["epoch"] is not None})
+            rows.append([run.run_id, str(epochs[-1]) if epochs else "-",
+                         *(number(run.scores.get(s)) for s in results.score_names)])
+    return rows
+
+
 def _score(name: str) -> Callable[[RunResult], float | None]:
     return lambda run: run.scores.get(name)
 
@@ -72,7 +89,8 @@ def build_report(results: SweepResults, *, metric: str = "loss", colour_by: str 
             metric_plots += _embed(by_variable(results, variable, label=f"best {metric} ({way})",
                                                value=lambda r: r.best(metric)))
         for score in results.score_names:
-            score_plots += _embed(by_variable(results, variable, label=score, value=_score(score)))
+            score_plots += _embed(by_variable(results, variable, label=score, value=_score(score),
+                                              reference=results.baseline.get(score)))
     table = run_table(results)
     numeric = [i >= 4 + len(results.variable_names) for i in range(len(table[0]))]
     failed = [{"run_id": r.run_id, "state": r.state, "exit_code": r.exit_code, "reason": r.reason,
@@ -85,6 +103,7 @@ def build_report(results: SweepResults, *, metric: str = "loss", colour_by: str 
         controls=[(path, flow_text(value)) for path, value in results.design.controls.items()],
         curve_plots=_embed(loss_curves(results, colour_by=colour_by)), metric=metric, metric_plots=metric_plots,
         score_plots=score_plots, score_names=results.score_names, table=table,
+        score_table=_score_table(results),
         state_column=1 + len(results.variable_names), numeric=numeric, failed=failed,
         version=__version__, folder=str(results.folder))
 

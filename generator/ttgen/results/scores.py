@@ -14,24 +14,12 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
 
-BASELINE = "baseline"  # the run id evaluations of the untouched base model are logged under
+from ..jobs.evaluation import EvalScore
+from ..layout import BASELINE
 
-
-class Score(Protocol):
-    """One logged score (`ttgen.jobs.evaluation.EvalScore`)."""
-
-    run_id: str
-    task: str
-    epoch: int | None
-    scorer: str
-    metric: str
-    value: float
-    log_path: Any
-
-
-def _names(scores: list[Score]) -> dict[tuple[str, str, str], str]:
+def _names(scores: list[EvalScore]) -> dict[tuple[str, str, str], str]:
     """The column name of each (task, scorer, metric)."""
     scorers: dict[tuple[str, str], set[str]] = {}
     for s in scores:
@@ -40,7 +28,7 @@ def _names(scores: list[Score]) -> dict[tuple[str, str, str], str]:
             else f"{s.task}/{s.scorer}/{s.metric}" for s in scores}
 
 
-def arrange(found: Iterable[Score]) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]],
+def arrange(found: Iterable[EvalScore]) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]],
                                               dict[str, float]]:
     """(each run's newest-epoch scores by column, each run's every evaluation, the baseline's scores)."""
     scores = list(found)

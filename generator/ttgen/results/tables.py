@@ -88,3 +88,9 @@ def count_line(results: SweepResults) -> str:
     for run in results.runs:
         counts[run.state] = counts.get(run.state, 0) + 1
     return plural(len(results.runs), "run") + ": " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def baseline_line(results: SweepResults) -> str:
+    """``baseline (the untouched base model): qa/accuracy 0.2``: the control the runs' scores compare with."""
+    return "baseline (the untouched base model): " + ", ".join(f"{name} {number(value)}"
+                                                              for name, value in results.baseline.items())
