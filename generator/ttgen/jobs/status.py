@@ -43,7 +43,14 @@ _LOG_TAIL = 65536
 
 @dataclass
 class RunStatus:
-    """One run's row in ``ttgen status``."""
+    """One run's row in ``ttgen status``.
+
+    Examples:
+        >>> status = sweep_status(Path("tests/data/results_sweep/folder"))
+        >>> row = status.runs[0]
+        >>> row.run_id, row.variables, row.state, row.job
+        ('run_000', {'lora_rank': 4, 'seed': 0}, 'NOT_SUBMITTED', None)
+    """
 
     run_id: str
     variables: dict[str, Any]
@@ -85,7 +92,13 @@ class EvalStatus:
 
 @dataclass
 class SweepStatus:
-    """Every run's state, and where it came from."""
+    """Every run's state, and where it came from.
+
+    Examples:
+        >>> status = sweep_status(Path("tests/data/results_sweep/folder"))
+        >>> status.summary(), status.counts
+        ('6 runs: 6 NOT_SUBMITTED', {'NOT_SUBMITTED': 6})
+    """
 
     folder: Path
     runs: list[RunStatus]

@@ -59,7 +59,13 @@ class SbatchCall:
 
 @dataclass
 class SubmitResult:
-    """What `submit_sweep` did (or, with ``dry_run``, would do)."""
+    """What `submit_sweep` did (or, with ``dry_run``, would do).
+
+    Examples:
+        >>> result = submit_sweep("outputs/study", dry_run=True)  # doctest: +SKIP
+        >>> [(call.array, call.runs) for call in result.calls], result.submissions  # doctest: +SKIP
+        ([('0-3', ['run_000', 'run_001', 'run_002', 'run_003'])], [])
+    """
 
     folder: Path
     calls: list[SbatchCall]
