@@ -118,6 +118,15 @@ def format_columns(rows: list[list[str]], *, width: int | None) -> str:
     return "\n".join(lines)
 
 
+FOLDER_HELP = ("the output folder ttgen render wrote (default: the current folder when it is one, else the newest "
+               "output folder of ./experiment.yaml, else the newest under ./outputs)")
+
+
+def add_folder_argument(p: argparse.ArgumentParser) -> None:
+    """The optional DIR of the commands that read an output folder (docs/commands.md, "Defaults")."""
+    p.add_argument("dir", type=Path, nargs="?", metavar="DIR", help=FOLDER_HELP)
+
+
 def add_experiment_and_overrides(p: argparse.ArgumentParser) -> None:
     """The ``[EXPERIMENT] [KEY=VALUE | +KEY=VALUE | ~KEY ...]`` words of render and check."""
     p.add_argument("words", nargs="*", metavar="[EXPERIMENT] [KEY=VALUE ...]",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .output import EXIT_OK, print_problems
+from .output import EXIT_OK, add_folder_argument, print_problems
 
 
 def register(sub: Any) -> None:
@@ -20,9 +20,7 @@ def register(sub: Any) -> None:
                        epilog="examples:\n  ttgen report\n  ttgen report outputs/study_20261204_101500 --out report.html\n"
                               "  ttgen report --colour-by lora_rank --metric loss",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
-                   help="the output folder (default: the current folder when it holds configs/run_mapping.yaml, "
-                        "else the newest output folder of ./experiment.yaml or under ./outputs)")
+    add_folder_argument(p)
     p.add_argument("--out", type=Path, metavar="FILE", help="where to write it (default: DIR/results/report.html)")
     p.add_argument("--metric", default="loss", metavar="NAME",
                    help="the metric plotted against each variable (default: loss)")

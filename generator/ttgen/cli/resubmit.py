@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from .output import EXIT_OK
+from .output import EXIT_OK, add_folder_argument
 from .submit import add_sbatch_args, report
 
 
@@ -20,9 +19,7 @@ def register(sub: Any) -> None:
                               "  ttgen resubmit DIR --failed --oom-retry\n"
                               "  ttgen resubmit DIR --runs 3 --set optimizer.lr=1e-4 -- --time=08:00:00",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
-                   help="the output folder ttgen render wrote (default: the current folder when it is one, else the "
-                        "newest output folder of ./experiment.yaml, else of ./outputs)")
+    add_folder_argument(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--failed", action="store_true",
                        help="the runs ttgen status shows as FAILED, OUT_OF_MEMORY, TIMEOUT or CANCELLED")

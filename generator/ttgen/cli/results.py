@@ -7,10 +7,9 @@ Printed as an aligned table, or with ``--json``, ``--csv`` or ``--markdown`` for
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from .output import EXIT_OK, envelope, format_columns, print_json, print_problems
+from .output import EXIT_OK, add_folder_argument, envelope, format_columns, print_json, print_problems
 
 
 def register(sub: Any) -> None:
@@ -25,9 +24,7 @@ def register(sub: Any) -> None:
                        epilog="examples:\n  ttgen results\n  ttgen results outputs/study_20261204_101500 --markdown\n"
                               "  ttgen results --by lora_rank --metric loss\n  ttgen results DIR --csv > runs.csv",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
-                   help="the output folder (default: the current folder when it holds configs/run_mapping.yaml, "
-                        "else the newest output folder of ./experiment.yaml or under ./outputs)")
+    add_folder_argument(p)
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="show this metric (repeat for several; default: every logged metric; with --by: loss)")
     p.add_argument("--by", metavar="VARIABLE", help="group the runs by this variable: mean ± std (n) per value")

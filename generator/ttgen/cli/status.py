@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .diff import terminal_width
-from .output import EXIT_OK, envelope, format_columns, print_json, print_problems
+from .output import EXIT_OK, add_folder_argument, envelope, format_columns, print_json, print_problems
 
 if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays fast
     from ..jobs.status import SweepStatus
@@ -27,9 +26,7 @@ def register(sub: Any) -> None:
                        epilog="examples:\n  ttgen status outputs/study_20261204_101500\n"
                               "  ttgen status --watch\n  ttgen status DIR --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
-                   help="the output folder (default: the current folder when it holds configs/run_mapping.yaml, "
-                        "else the newest output folder under ./outputs)")
+    add_folder_argument(p)
     p.add_argument("--watch", type=float, nargs="?", const=10.0, metavar="SECONDS",
                    help="look again every SECONDS (default 10) until every run has finished")
     p.add_argument("--json", action="store_true", help="print one JSON document for automation")

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .output import EXIT_OK, plural, print_problems
+from .output import EXIT_OK, add_folder_argument, plural, print_problems
 
 if TYPE_CHECKING:  # the core is imported inside run(), so `ttgen --help` stays fast
     from ..jobs.submit import SubmitResult
@@ -35,9 +34,7 @@ def register(sub: Any) -> None:
                               "  ttgen submit DIR --runs 0,3-5 --dry-run\n"
                               "  ttgen submit DIR -- --partition=debug --gres=none",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, nargs="?", metavar="DIR",
-                   help="the output folder ttgen render wrote (default: the current folder when it is one, else the "
-                        "newest output folder of ./experiment.yaml, else of ./outputs)")
+    add_folder_argument(p)
     p.add_argument("--runs", metavar="RUNS", help="only these runs: numbers or run ids, ranges with - (0,3-5)")
     p.add_argument("--dry-run", action="store_true", help="print the sbatch commands; submit and record nothing")
     p.add_argument("--force", action="store_true",
