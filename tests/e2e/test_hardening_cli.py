@@ -346,6 +346,10 @@ def before_ttgen_runs(text: str) -> bool:
     """
     if text.startswith("Fatal Python error: init_"):  # the interpreter's start-up: its streams, site
         return True
+    if text.startswith("Error processing line") and "<frozen site>" in text:
+        # Ctrl-C while the site module runs a .pth file (the editable install's finder): Python
+        # reports it and skips the file, before any launcher or ttgen code runs.
+        return "ttgen/__main__.py" not in text and "ttgen/cli" not in text
     if text.startswith("Exception ignored in: <function _get_module_lock"):
         # Ctrl-C inside importlib's own lock callback: Python reports it as unraisable and
         # carries on; no code of ttgen's is on that stack.

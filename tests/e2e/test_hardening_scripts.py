@@ -411,3 +411,28 @@ def test_bench_render_runs_without_ttgen_on_path(tmp_path: Path) -> None:
                            "--keep", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^ttgen --help: [\d.]+ s wall", proc.stdout, re.M), proc.stdout
+
+
+def test_a_training_command_stopped_by_sigterm_is_marked_as_stopped(tmp_path: Path) -> None:
+    """SLURM signals every process of a job; when the training command dies of SIGTERM before
+    the script's own trap runs, the end marker still says signal=TERM (status: CANCELLED), not
+    exit=143 (status: FAILED)."""
+    exp = write(tmp_path / "experiment.yaml",
+                "experiment: {name: stop, framework: torchtune}\n"
+                "framework_config: {base_config: llama3_2/1B_lora_single_device}\n"
+                "variables: {lora_rank: [4, 8]}\nslurm: {}\n")
+    assert run_cli("render", exp, "--out", tmp_path / "out").code == 0
+    stand_in = write(tmp_path / "tune_stopped", "#!/bin/bash\nkill -TERM $$\n")
+    stand_in.chmod(0o755)
+    env = dict(os.environ, TTGEN_TUNE=str(stand_in), SLURM_ARRAY_JOB_ID="77", SLURM_ARRAY_TASK_ID="1")
+    done = subprocess.run(["bash", str(tmp_path / "out/slurm/submit_array.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 143, done.stderr
+    marker = (tmp_path / "out/slurm/state/run_001@77_1.ended").read_text(encoding="utf-8")
+    assert marker.split()[-1] == "signal=TERM", marker
+
+    from ttgen.jobs.markers import read_markers
+    from ttgen.jobs.status import _from_markers
+
+    attempt = read_markers(tmp_path / "out")[("run_001", "77_1")]
+    assert _from_markers(attempt, limit=lambda: None) == "CANCELLED"

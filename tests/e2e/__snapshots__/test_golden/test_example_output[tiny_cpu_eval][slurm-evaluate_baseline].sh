@@ -64,5 +64,9 @@ case $run_id in
         code=1
         ;;
 esac
-mark ended "exit=$code"
+if (( code == 143 )); then
+    mark ended "signal=TERM"  # stopped by SIGTERM before this shell's trap ran
+else
+    mark ended "exit=$code"
+fi
 exit "$code"
