@@ -69,5 +69,11 @@ trap 'mark ended "signal=TERM"; exit 143' TERM
 echo "ttgen: starting $run_id: ${launch[*]}"
 code=0
 "${launch[@]}" || code=$?
-mark ended "exit=$code"
+if (( code == 143 )); then
+    # The training command was stopped by SIGTERM (128 + 15) before this shell got its own TERM:
+    # the same stop as the trap's, so the same marker (ttgen status: CANCELLED or TIMEOUT).
+    mark ended "signal=TERM"
+else
+    mark ended "exit=$code"
+fi
 exit "$code"
