@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import ExperimentError, Problem, SourcePos, UserError
 from ..inputs import experiment as loading
-from ..layout import EXPERIMENT_FILE
+from ..layout import EXPERIMENT_FILE, free_output_folder
 from ..render.output import RenderResult, render_experiment
 from ..yamlio.dump import document_text
 from .folder import OutputFolder
@@ -165,22 +165,17 @@ class Experiment:
         *overrides*: as on the command line (``["epochs=1", "~profiler"]``). Raises `UserError`.
         """
         now = _dt.datetime.now(_dt.timezone.utc)
-        dry = render_experiment(self._loaded, dry_run=True, overrides=overrides, now=now)
-        final = dry.plan.output_folder
+        # Where a render without --out would write now: the runs' own folders point there.
+        final = free_output_folder(self._loaded.output_base_dir, self._loaded.name, now.astimezone())
         with tempfile.TemporaryDirectory(prefix="ttgen-plan-") as tmp:
-            # Rendered for real (the configs are the files a render writes), pointing where a
-            # render without --out would write, then read back.
+            # Rendered for real (the configs are the files a render writes), then read back.
             written = render_experiment(self._loaded, out=Path(tmp) / "out", final_dir=final, now=now,
                                         overrides=overrides)
             assert written.output_dir is not None
-            folder = OutputFolder(written.output_dir)
-            from ..review.folders import read_run_mapping
-
-            mapping = read_run_mapping(written.output_dir)
-            runs = [PlannedRun(run_id=run.run_id, variables=run.variables,
-                               overrides=dict(mapping[run.run_id].get("overrides") or {}),
-                               output_dir=run.output_dir, config=run.config) for run in folder.runs]
-        return SweepPlan(runs=runs, warnings=list(dry.warnings), output_folder=final)
+            runs = [PlannedRun(run_id=run.run_id, variables=run.variables, overrides=run.overrides,
+                               output_dir=run.output_dir, config=run.config)
+                    for run in OutputFolder(written.output_dir).runs]
+        return SweepPlan(runs=runs, warnings=list(written.warnings), output_folder=final)
 
     @property
     def loaded(self) -> loading.Experiment:

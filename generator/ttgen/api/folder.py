@@ -47,6 +47,7 @@ class FolderRun:
     variables: dict[str, Any]
     config_path: Path
     output_dir: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # dotted path -> value its variables set
     _config: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -76,7 +77,8 @@ class OutputFolder:
         self.runs: list[FolderRun] = [
             FolderRun(run_id=run_id, variables=dict(entry.get("variables") or {}),
                       config_path=self.path / CONFIGS_DIR / str(entry.get("config", f"{run_id}.yaml")),
-                      output_dir=entry.get("output_dir") if isinstance(entry.get("output_dir"), str) else None)
+                      output_dir=entry.get("output_dir") if isinstance(entry.get("output_dir"), str) else None,
+                      overrides=dict(entry.get("overrides") or {}))
             for run_id, entry in mapping.items()]
 
     def __repr__(self) -> str:
