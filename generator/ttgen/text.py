@@ -85,3 +85,17 @@ def elapsed_text(seconds: float | None) -> str:
     days, rest = divmod(s, 86400)
     clock = f"{rest % 3600 // 60:02d}:{rest % 60:02d}"
     return f"{days}-{rest // 3600:02d}:{clock}" if days else f"{rest // 3600:d}:{clock}"
+
+
+def number(value: float | None) -> str:
+    """A measured value as people read it: 4 significant digits, '-' when there is none.
+
+    Examples:
+        >>> number(0.000123456), number(None), number(float("nan"))
+        ('0.0001235', '-', 'nan')
+    """
+    if value is None:
+        return "-"
+    if value != value:  # NaN
+        return "nan"
+    return f"{value:.4g}"

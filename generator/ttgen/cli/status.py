@@ -33,13 +33,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run, json_command="status")
 
 
-def _loss(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def table(status: SweepStatus) -> list[list[str]]:
     """Header and rows: RUN, each variable, STATE, ELAPSED, EXIT, STEP, LOSS, LOG."""
-    from ..text import elapsed_text
+    from ..text import elapsed_text, number
     from ..yamlio.dump import flow_text
 
     names: list[str] = []
@@ -50,7 +46,7 @@ def table(status: SweepStatus) -> list[list[str]]:
     for r in status.runs:
         rows.append([r.run_id, *(flow_text(r.variables[n]) if n in r.variables else "-" for n in names), r.state,
                      elapsed_text(r.elapsed), "-" if r.exit_code is None else str(r.exit_code),
-                     "-" if r.step is None else str(r.step), _loss(r.loss),
+                     "-" if r.step is None else str(r.step), number(r.loss),
                      *([r.evaluation.state if r.evaluation else "-"] if evaluated else []), r.log or "-"])
     if status.baseline is not None:
         b = status.baseline

@@ -27,7 +27,7 @@ from .collect import RunResult, SweepResults, collect_results
 from .files import write_atomic
 from .logs import direction
 from .plots import Plot, by_variable, loss_curves
-from .tables import count_line, run_table
+from .tables import count_line, number, run_table
 
 REPORT_TEMPLATE = "report.html.j2"
 FAILED = ("FAILED", "OUT_OF_MEMORY", "TIMEOUT", "CANCELLED", "UNFINISHED")
@@ -37,8 +37,6 @@ def _score_table(results: SweepResults) -> list[list[str]]:
     """Header and rows of every score: the base model first (the control), then each run's newest epoch."""
     if not results.score_names:
         return []
-    from .tables import number
-
     rows = [["run", "epoch", *results.score_names]]
     if results.baseline:
         rows.append(["baseline (base model)", "-", *(number(results.baseline.get(s)) for s in results.score_names)])

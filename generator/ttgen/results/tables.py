@@ -5,29 +5,21 @@ every digit (it is read by programs).
 Column names are `collect.metric_columns`'s.
 
 Examples:
-    >>> number(0.000123456), number(None), number(float("nan"))
-    ('0.0001235', '-', 'nan')
+    >>> print(to_markdown([["run", "loss"], ["run_000", "5.379"]]), end="")
+    | run | loss |
+    |---|---:|
+    | run_000 | 5.379 |
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from typing import Any, Sequence
 
-from ..text import elapsed_text, plural
+from ..text import elapsed_text, number, plural
 from ..yamlio.dump import flow_text
 from .collect import SweepResults, metric_columns, metric_value
-
-
-def number(value: float | None) -> str:
-    """A value as people read it: 4 significant digits, '-' when there is none."""
-    if value is None:
-        return "-"
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.4g}"
 
 
 def run_table(results: SweepResults, *, metrics: Sequence[str] | None = None) -> list[list[str]]:
