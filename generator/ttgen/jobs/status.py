@@ -63,6 +63,7 @@ class RunStatus:
     log: str | None = None  # the job's stdout log (absolute path)
     reason: str = ""  # why it pends, or what made it OUT_OF_MEMORY
     evaluation: EvalStatus | None = None  # its evaluation job's state, when the folder evaluates runs
+    cwd: str = ""  # the folder its newest job ran in (relative paths of its config start there); "" when unknown
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "variables": self.variables, "state": self.state, "job": self.job,
@@ -262,6 +263,8 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
         submission = latest[run_id][0] if run_id in latest else None
         current = markers.get((run_id, job)) if job else None
         logs: list[Path] = []
+        if submission is not None:
+            row.cwd = submission.cwd
         if submission is not None and submission.log_pattern:
             out, err_log = submission.log_paths(run_id)
             logs = [folder / err_log, folder / out]
@@ -272,7 +275,7 @@ def sweep_status(folder: Path, *, cluster: Cluster | None = None, now: float | N
                 job, live=live, finished=finished, attempt=current, logs=logs, now=now,
                 limit=lambda: _time_limit(folder, submission))
         if row.state != "NOT_SUBMITTED":
-            _add_progress(row, folder=folder, entry=entry, cwd=submission.cwd if submission else "")
+            _add_progress(row, folder=folder, entry=entry, cwd=row.cwd)
         if evaluates:
             row.evaluation = _eval_status(folder, run_id, eval_latest, markers=markers, live=live, finished=finished,
                                           now=now)

@@ -27,7 +27,6 @@ from ..errors import JobsError, Problem, RunLookupError
 from ..jobs.cluster import Cluster
 from ..jobs.evaluation import read_scores
 from ..jobs.metrics import log_files
-from ..jobs.record import latest_jobs, read
 from ..jobs.status import run_log_dir, sweep_status
 from ..layout import CONFIGS_DIR, EXPERIMENT_FILE
 from ..review.folders import read_run_mapping
@@ -267,12 +266,10 @@ def collect_results(folder: str | os.PathLike[str], *, cluster: Cluster | None =
     workdir = Path.cwd() if workdir is None else Path(workdir)
     mapping = read_run_mapping(folder)
     status = sweep_status(folder, cluster=cluster, mapping=mapping)
-    latest = latest_jobs(read(folder))
     runs: list[RunResult] = []
     for row in status.runs:
         entry = mapping.get(row.run_id, {})
-        submitted = latest.get(row.run_id)
-        base = Path(submitted[0].cwd) if submitted and submitted[0].cwd else workdir
+        base = Path(row.cwd) if row.cwd else workdir
         result = RunResult(run_id=row.run_id, variables=row.variables, state=row.state, job=row.job,
                            exit_code=row.exit_code, elapsed=row.elapsed, log=row.log,
                            reason=row.reason)
