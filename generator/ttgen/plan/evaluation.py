@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import BaseConfigError, Problem, ProblemCollector, SourcePos
+from ..errors import BaseConfigError, Problem, ProblemCollector, SourcePos, ValueProblem
 from ..inputs.base import BaseConfig
 from ..inputs.catalog import load_catalog
 from ..inputs.experiment import Experiment
@@ -235,23 +235,15 @@ def _path_of(tree: dict[str, Any], path: tuple[str, ...]) -> str | None:
     return resolve_text(value, tree)
 
 
-class EvaluationProblem(Exception):
-    """A run cannot be evaluated as the section asks (carries the problem)."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
 def run_evaluations(settings: EvalSettings, *, run_id: str, tree: dict[str, Any], folder: Path,
                     pos: SourcePos | None = None) -> list[Evaluation]:
     """Every evaluation of one run (*tree*: its full config), epochs first, then tasks.
 
-    *folder* is the output folder as the jobs see it (absolute). Raises `EvaluationProblem` when
+    *folder* is the output folder as the jobs see it (absolute). Raises `ValueProblem` when
     the run cannot be evaluated (adapter weights only, no checkpoint folder, an epoch it never reaches).
     """
-    def refuse(message: str, hint: str) -> EvaluationProblem:
-        return EvaluationProblem(Problem(f"{run_id}: {message}", pos=pos, path="evaluation", hint=hint, run_id=run_id))
+    def refuse(message: str, hint: str) -> ValueProblem:
+        return ValueProblem(Problem(f"{run_id}: {message}", pos=pos, path="evaluation", hint=hint, run_id=run_id))
 
     if lookup(tree, ("save_adapter_weights_only",)) is True:
         raise refuse("save_adapter_weights_only is true, so training saves no model to evaluate",

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import ExperimentError
+from ..errors import ExperimentError, ValueProblem
 from ..layout import BASELINE, EVAL_CONFIGS_DIR, EVAL_FILE, EVAL_LOG_DIR
-from ..plan.evaluation import Evaluation, EvaluationProblem, baseline_evaluations, run_evaluations
+from ..plan.evaluation import Evaluation, baseline_evaluations, run_evaluations
 from ..plan.runs import Plan
 from .folder import AtomicFolder
 
@@ -48,7 +48,7 @@ def plan_evaluations(plan: Plan, *, final_dir: Path) -> dict[str, list[Evaluatio
             first_tree = tree
         try:
             found[run.run_id] = run_evaluations(settings, run_id=run.run_id, tree=tree, folder=final_dir, pos=pos)
-        except EvaluationProblem as err:
+        except ValueProblem as err:
             problems.append(err.problem)
     if problems:
         raise ExperimentError(problems[:_MAX_SHOWN])
