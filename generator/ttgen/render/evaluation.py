@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..errors import ExperimentError, ValueProblem
+from ..yamlio.dump import document_text
 from ..layout import BASELINE, EVAL_CONFIGS_DIR, EVAL_FILE, EVAL_LOG_DIR
 from ..plan.evaluation import Evaluation, baseline_evaluations, run_evaluations
 from ..plan.runs import Plan
@@ -28,10 +28,6 @@ _HEADER = """\
 # Inspect AI writes its logs, and the exact command the evaluation job runs. A relative path is read
 # from the job's working folder, as `tune run` read it while training.
 """
-
-
-def _dump(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000)
 
 
 def plan_evaluations(plan: Plan, *, final_dir: Path) -> dict[str, list[Evaluation]]:
@@ -69,7 +65,7 @@ def write_evaluations(plan: Plan, folder: AtomicFolder, *, final_dir: Path) -> d
                 folder.write_text(e.config, f"# eleuther_eval config of {e.run_id}"
                                             f"{'' if e.epoch is None else f', epoch {e.epoch}'}, task "
                                             f"{e.task.written}, written by ttgen (evaluation/evaluations.yaml)\n"
-                                  + _dump(e.config_tree))
+                                  + document_text(e.config_tree))
     body = {run_id: [e.to_entry() for e in evaluations] for run_id, evaluations in found.items()}
-    folder.write_text(EVAL_FILE, _HEADER + _dump(body))
+    folder.write_text(EVAL_FILE, _HEADER + document_text(body))
     return found
